@@ -1,0 +1,168 @@
+# refx: secure inter-agency referral exchange.
+#
+#   make            build librefx.a, refxd, refx, refx-pki
+#   make check      install missing Debian packages, build, run every test
+#   make sanitize   the same tests under ASan+UBSan, built in build-san/
+#   make demo       set up a throwaway exchange on loopback and run it
+#   make install    DESTDIR=... PREFIX=... : binaries, man pages, example config
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+SANDBOX  ?= noop
+
+PKGS      = libmicrohttpd gnutls libcurl libsodium sqlite3 jansson inih openssl
+TEST_PKGS = cmocka
+
+WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+       -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare \
+       -Wformat=2 -Wvla -Wimplicit-fallthrough
+# pkg-config is only consulted when building, so `make install-deps`
+# works before the -dev packages exist.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_LIBS  = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE $(WARN) -fstack-protector-strong \
+           -D_FORTIFY_SOURCE=2 -fPIE -Iinclude $(PKG_CFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+LDLIBS  += $(PKG_LIBS) -lpthread
+
+# --- librefx: what two or more programs share ---------------------------
+LIB_SRCS += lib/err.c
+LIB_SRCS += lib/log.c
+LIB_SRCS += lib/buf.c
+LIB_SRCS += lib/file.c
+LIB_SRCS += lib/identity.c
+LIB_SRCS += lib/secret.c
+LIB_SRCS += lib/cert.c
+LIB_SRCS += lib/sandbox_$(SANDBOX).c
+
+# --- refxd ----------------------------------------------------------------
+SERVER_SRCS += server/config.c
+SERVER_SRCS += server/tls.c
+SERVER_SRCS += server/store.c
+SERVER_SRCS += server/directory.c
+SERVER_SRCS += server/policy.c
+SERVER_SRCS += server/pipeline.c
+SERVER_SRCS += server/routes.c
+SERVER_SRCS += server/h_basic.c
+SERVER_SRCS += server/http.c
+SERVER_MAIN  = server/main.c
+
+# --- refx (CLI) -----------------------------------------------------------
+CLIENT_SRCS += client/config.c
+CLIENT_SRCS += client/net.c
+CLIENT_SRCS += client/cmd_whoami.c
+CLIENT_MAIN  = client/main.c
+
+# --- refx-pki -------------------------------------------------------------
+PKI_SRCS += pki/ca.c
+PKI_SRCS += pki/index.c
+PKI_MAIN  = pki/main.c
+
+UNIT_TESTS += test_lib_identity
+UNIT_TESTS += test_lib_buf
+UNIT_TESTS += test_lib_file
+UNIT_TESTS += test_srv_config
+UNIT_TESTS += test_srv_policy
+# (refx-pki tests)
+UNIT_TESTS += test_lib_cert
+UNIT_TESTS += test_pki_ca
+# (refx tests)
+UNIT_TESTS += test_cli_config
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB     = $(BUILD)/librefx.a
+SERVER_LIB = $(BUILD)/libserver.a
+CLIENT_LIB = $(BUILD)/libclient.a
+PKI_LIB    = $(BUILD)/libpki.a
+PROGS   = $(BUILD)/refxd $(BUILD)/refx $(BUILD)/refx-pki
+TESTBINS = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+
+.PHONY: all check sanitize demo install install-deps clean test-bins \
+        run-tests bench lint
+all: $(PROGS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRCS))
+	$(AR) rcs $@ $^
+$(SERVER_LIB): $(call obj,$(SERVER_SRCS))
+	$(AR) rcs $@ $^
+$(CLIENT_LIB): $(call obj,$(CLIENT_SRCS))
+	$(AR) rcs $@ $^
+$(PKI_LIB): $(call obj,$(PKI_SRCS))
+	$(AR) rcs $@ $^
+
+$(BUILD)/refxd: $(call obj,$(SERVER_MAIN)) $(SERVER_LIB) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/refx: $(call obj,$(CLIENT_MAIN)) $(CLIENT_LIB) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/refx-pki: $(call obj,$(PKI_MAIN)) $(PKI_LIB) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests: one binary per module, named for the library it tests
+# (test_lib_*, test_srv_*, test_cli_*, test_pki_*) and linked with that
+# library only, so program modules may reuse short names.
+TEST_LINK = $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+$(BUILD)/tests/test_lib_%: $(BUILD)/obj/tests/unit/test_lib_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(TEST_LINK)
+$(BUILD)/tests/test_srv_%: $(BUILD)/obj/tests/unit/test_srv_%.o $(SERVER_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(TEST_LINK)
+$(BUILD)/tests/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(CLIENT_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(TEST_LINK)
+$(BUILD)/tests/test_pki_%: $(BUILD)/obj/tests/unit/test_pki_%.o $(PKI_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(TEST_LINK)
+
+test-bins: $(PROGS) $(TESTBINS)
+
+install-deps:
+	./scripts/install-deps.sh
+
+run-tests: test-bins
+	BUILD=$(BUILD) ./tests/run.sh
+
+check: install-deps
+	$(MAKE) run-tests
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+sanitize: install-deps
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" \
+	    LDFLAGS="-fsanitize=address,undefined" run-tests
+
+demo: install-deps
+	$(MAKE) all
+	BUILD=$(BUILD) ./scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/doc/refx/examples
+	install -m 0755 $(BUILD)/refx $(DESTDIR)$(PREFIX)/bin/refx
+	install -m 0755 $(BUILD)/refx-pki $(DESTDIR)$(PREFIX)/sbin/refx-pki
+	install -m 0755 $(BUILD)/refxd $(DESTDIR)$(PREFIX)/sbin/refxd
+	install -m 0644 man/refx.1 $(DESTDIR)$(PREFIX)/share/man/man1/refx.1
+	install -m 0644 man/refx-pki.8 $(DESTDIR)$(PREFIX)/share/man/man8/refx-pki.8
+	install -m 0644 man/refxd.8 $(DESTDIR)$(PREFIX)/share/man/man8/refxd.8
+	install -m 0644 etc/refxd.ini.example etc/refx.ini.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/refx/examples/
+
+lint:
+	./scripts/lint.sh
+
+clean:
+	rm -rf build build-san demo-run
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
