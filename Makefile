@@ -55,7 +55,10 @@ SERVER_MAIN  = server/main.c
 # --- refx (CLI) -----------------------------------------------------------
 CLIENT_SRCS += client/config.c
 CLIENT_SRCS += client/net.c
+CLIENT_SRCS += client/cmd_util.c
 CLIENT_SRCS += client/cmd_whoami.c
+CLIENT_SRCS += client/cmd_health.c
+CLIENT_SRCS += client/cmd_directory.c
 CLIENT_MAIN  = client/main.c
 
 # --- refx-pki -------------------------------------------------------------

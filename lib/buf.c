@@ -44,6 +44,7 @@ grow(struct refx_buf *b, size_t need)
 	}
 	b->b_data = p;
 	b->b_alloc = n;
+	b->b_data[b->b_len] = '\0';
 	return (0);
 }
 

@@ -43,6 +43,16 @@ struct refx_unit {
  */
 struct x509_st *refx_cert_parse_pem(const uint8_t *, size_t);
 
+/**
+ * refx_cert_parse_pem_bundle(pem, len, certs, max, n): Parse a
+ * concatenation of PEM certificates (such as the exchange's directory)
+ * into ${certs}, at most ${max} of them, and set ${n} to their number.
+ * Text between certificates is ignored.  Return 0, or -1 if one is
+ * malformed or there are more than ${max} (nothing is left allocated).
+ */
+int refx_cert_parse_pem_bundle(const uint8_t *, size_t, struct x509_st **,
+    size_t, size_t *);
+
 /** refx_cert_read(path): Read one PEM certificate file.  As above. */
 struct x509_st *refx_cert_read(const char *);
 

@@ -1,0 +1,267 @@
+/*
+ * refxd: the refx exchange server.
+ *
+ * Start-up order: read the config, load TLS material, open the database,
+ * bind, then drop privileges and serve.  Signals are taken synchronously
+ * by the main thread: SIGHUP reloads the CRL and the directory, SIGTERM
+ * and SIGINT finish the requests in flight and exit 0.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "refx/file.h"
+#include "refx/log.h"
+#include "refx/sandbox.h"
+#include "refx/secret.h"
+
+#include "config.h"
+#include "directory.h"
+#include "http.h"
+#include "server.h"
+#include "store.h"
+#include "tls.h"
+
+#define PEM_MAX		(1024 * 1024)
+#define SHUTDOWN_GRACE	10	/* seconds for requests in flight */
+
+static void
+usage(void)
+{
+
+	fprintf(stderr,
+	    "usage: refxd [-t] [-v] [-c config]\n"
+	    "       refxd --version\n"
+	    "  -c FILE  configuration (default /etc/refx/refxd.ini)\n"
+	    "  -t       check the configuration and files, then exit\n"
+	    "  -v       more logging\n");
+	exit(EX_USAGE);
+}
+
+/* Read a PEM file named by config key ${what}, or exit 78. */
+static char *
+read_pem(const char *what, const char *path, size_t *lenp, int secret)
+{
+	uint8_t *data;
+	size_t len;
+
+	if (secret && refx_file_check_private(path)) {
+		if (errno == EPERM)
+			log_warnx("%s: %s: readable by group or others; "
+			    "chmod 600 it", what, path);
+		else
+			log_warn("%s: %s", what, path);
+		exit(EX_CONFIG);
+	}
+	if (refx_file_read(path, PEM_MAX, &data, &len)) {
+		log_warn("%s: %s", what, path);
+		exit(EX_CONFIG);
+	}
+	if (lenp != NULL)
+		*lenp = len;
+	return ((char *)data);
+}
+
+/* Give the database files to the unprivileged user we are to become. */
+static int
+chown_database(const char *db, uid_t uid, gid_t gid)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char path[PATH_MAX], dir[PATH_MAX];
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s", db);
+	if (chown(dirname(dir), uid, gid) == -1) {
+		log_warn("[storage] database: chown of its directory");
+		return (-1);
+	}
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+		if (chown(path, uid, gid) == -1 && errno != ENOENT) {
+			log_warn("[storage] database: chown %s", path);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* setgroups, setresgid, setresuid, each checked; then verify. */
+static void
+drop_privileges(const struct passwd *pw)
+{
+
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", pw->pw_name);
+	if (setuid(0) != -1 || geteuid() == 0)
+		fatalx("still root after dropping privileges");
+	log_info("running as %s", pw->pw_name);
+}
+
+/* Block the signals the main thread will wait for (threads inherit). */
+static void
+block_signals(sigset_t *set)
+{
+
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, set, NULL))
+		fatalx("cannot block signals");
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* SIGHUP: new CRL (revocations) and directory, without a restart. */
+static void
+reload(struct server *sv)
+{
+	char err[512];
+
+	if (tls_reload(sv->sv_tls, err, sizeof(err)))
+		log_warnx("reload: keeping the old CRL: %s", err);
+	else
+		log_info("reload: CRL reloaded");
+	if (directory_reload(sv->sv_dir, err, sizeof(err)))
+		log_warnx("reload: keeping the old directory: %s", err);
+	else
+		log_info("reload: directory has %u units",
+		    directory_count(sv->sv_dir));
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *cfpath = "/etc/refx/refxd.ini";
+	struct server sv;
+	struct http_tls creds;
+	struct http *h;
+	struct passwd *pw = NULL;
+	char err[CONFIG_ERR_LEN];
+	sigset_t set;
+	int i, check_only = 0, verbose = 1, sig;
+
+	log_init("refxd", 1);
+	if (refx_crypto_init())
+		fatalx("cannot initialise libsodium");
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			cfpath = argv[++i];
+		else if (strcmp(argv[i], "-t") == 0)
+			check_only = 1;
+		else if (strcmp(argv[i], "-v") == 0)
+			verbose++;
+		else if (strcmp(argv[i], "--version") == 0) {
+			printf("refxd %s\n", REFX_VERSION);
+			return (0);
+		} else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			printf("refxd: the refx exchange server "
+			    "(see refxd(8))\n");
+			usage();
+		} else
+			usage();
+	}
+	log_init("refxd", verbose);
+	log_set_timestamps(1);
+
+	memset(&sv, 0, sizeof(sv));
+	if ((sv.sv_cfg = config_load(cfpath, err)) == NULL) {
+		log_warnx("%s", err);
+		return (EX_CONFIG);
+	}
+	if (geteuid() == 0) {
+		if (sv.sv_cfg->c_user == NULL) {
+			log_warnx("%s: refusing to run as root: set 'user' in "
+			    "[server] to the account to drop to", cfpath);
+			return (EX_CONFIG);
+		}
+		if ((pw = getpwnam(sv.sv_cfg->c_user)) == NULL) {
+			log_warnx("%s: [server] user: no such user '%s'",
+			    cfpath, sv.sv_cfg->c_user);
+			return (EX_CONFIG);
+		}
+	}
+
+	/* TLS material; the key only ever lives in this process's memory. */
+	memset(&creds, 0, sizeof(creds));
+	creds.ht_key_pem = read_pem("[tls] key", sv.sv_cfg->c_key,
+	    &creds.ht_key_len, 1);
+	creds.ht_cert_pem = read_pem("[tls] certificate", sv.sv_cfg->c_cert,
+	    NULL, 0);
+	creds.ht_ca_pem = read_pem("[tls] ca", sv.sv_cfg->c_ca, NULL, 0);
+	if ((sv.sv_tls = tls_open(sv.sv_cfg->c_ca, sv.sv_cfg->c_crl, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("%s: %s", cfpath, err);
+		return (EX_CONFIG);
+	}
+	if ((sv.sv_dir = directory_open(sv.sv_tls, sv.sv_cfg->c_directory,
+	    err, sizeof(err))) == NULL) {
+		log_warnx("%s: %s", cfpath, err);
+		return (EX_CONFIG);
+	}
+	if (check_only) {
+		refx_wipe(creds.ht_key_pem, creds.ht_key_len);
+		printf("%s: configuration ok\n", cfpath);
+		return (0);
+	}
+
+	if ((sv.sv_store = store_open(sv.sv_cfg->c_database,
+	    sv.sv_cfg->c_threads, err)) == NULL) {
+		log_warnx("%s", err);
+		return (EX_CONFIG);
+	}
+	if (pw != NULL && chown_database(sv.sv_cfg->c_database, pw->pw_uid,
+	    pw->pw_gid))
+		return (EX_NOPERM);
+	sv.sv_started = time(NULL);
+	atomic_init(&sv.sv_requests, 0);
+	atomic_init(&sv.sv_refused, 0);
+
+	block_signals(&set);
+	if ((h = http_start(&sv, &creds, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return (EX_UNAVAILABLE);
+	}
+	free(creds.ht_key_pem);
+	creds.ht_key_pem = NULL;
+	creds.ht_key_len = 0;
+	if (pw != NULL)
+		drop_privileges(pw);
+	if (refx_sandbox_enter(REFX_SANDBOX_SERVING))
+		fatalx("cannot enter the sandbox");
+	log_info("listening on %s port %u (TLS 1.3, client certificates "
+	    "required), %u units in directory, schema version %d",
+	    sv.sv_cfg->c_listen, sv.sv_cfg->c_port,
+	    directory_count(sv.sv_dir), store_schema_version(sv.sv_store));
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(&sv);
+			continue;
+		}
+		break;
+	}
+	log_info("shutting down: finishing requests in flight");
+	http_stop(h, SHUTDOWN_GRACE);
+	store_close(sv.sv_store);
+	directory_close(sv.sv_dir);
+	tls_close(sv.sv_tls);
+	free(creds.ht_cert_pem);
+	free(creds.ht_ca_pem);
+	config_free(sv.sv_cfg);
+	log_info("stopped");
+	return (0);
+}

@@ -1,0 +1,73 @@
+#include <string.h>
+
+#include "handlers.h"
+#include "routes.h"
+
+static const struct route routes[] = {
+	{ "GET", "/v1/whoami", h_whoami, ACTION_WHOAMI, 0 },
+	{ "GET", "/v1/health", h_health, ACTION_HEALTH, 0 },
+	{ "GET", "/v1/directory", h_directory, ACTION_DIRECTORY, 0 },
+};
+
+/* An id segment: 1-64 of [A-Za-z0-9_-]; nothing else reaches a handler. */
+static size_t
+id_segment(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0' && s[n] != '/'; n++) {
+		if (n >= PARAM_MAX)
+			return (0);
+		if (!((s[n] >= 'a' && s[n] <= 'z') ||
+		    (s[n] >= 'A' && s[n] <= 'Z') ||
+		    (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_'))
+			return (0);
+	}
+	return (n);
+}
+
+/* Match ${path} against ${pattern}; copy the '*' segment to ${param}. */
+static int
+path_match(const char *pattern, const char *path, char *param)
+{
+	size_t n;
+
+	while (*pattern != '\0') {
+		if (*pattern == '*') {
+			if ((n = id_segment(path)) == 0)
+				return (0);
+			memcpy(param, path, n);
+			param[n] = '\0';
+			path += n;
+			pattern++;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return (0);
+	}
+	return (*path == '\0');
+}
+
+/**
+ * routes_match(method, path, param, allow): Find the route for ${method}
+ * and ${path}, copying a '*' segment into ${param} (PARAM_MAX + 1 bytes).
+ * Return it, or NULL with ${allow} set to the methods the path accepts
+ * (405) or NULL (404).
+ */
+const struct route *
+routes_match(const char *method, const char *path, char *param,
+    const char **allow)
+{
+	size_t i;
+
+	*allow = NULL;
+	param[0] = '\0';
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!path_match(routes[i].rt_path, path, param))
+			continue;
+		if (strcmp(routes[i].rt_method, method) == 0)
+			return (&routes[i]);
+		*allow = routes[i].rt_method;
+	}
+	return (NULL);
+}

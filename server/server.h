@@ -1,0 +1,69 @@
+#ifndef REFXD_SERVER_H
+#define REFXD_SERVER_H
+
+/*
+ * What the request pipeline and the handlers share.  No libmicrohttpd
+ * or GnuTLS type appears here: http.c translates an HTTP exchange into a
+ * struct request and back.
+ */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "refx/err.h"
+#include "refx/identity.h"
+
+struct config;
+struct directory;
+struct json_t;
+struct store;
+struct store_tx;
+struct tls;
+
+#define REFX_VERSION	"0.1.0"
+
+/* The server: one per process, alive from start-up to shutdown. */
+struct server {
+	struct config		*sv_cfg;
+	struct store		*sv_store;
+	struct tls		*sv_tls;
+	struct directory	*sv_dir;
+	time_t			 sv_started;
+	atomic_ulong		 sv_requests;	/* that reached a handler */
+	atomic_ulong		 sv_refused;	/* refused before a handler */
+};
+
+#define REQUEST_ID_LEN	32	/* hex characters */
+#define PARAM_MAX	64
+
+/* One HTTP request and its answer, as handlers see it. */
+struct request {
+	struct server			*rq_srv;
+	const char			*rq_method;
+	const char			*rq_path;
+	char				 rq_param[PARAM_MAX + 1]; /* '*' segment */
+	const struct refx_identity	*rq_who;	/* verified peer */
+	const char			*rq_tls_version;
+	const uint8_t			*rq_body;
+	size_t				 rq_body_len;
+	char				 rq_id[REQUEST_ID_LEN + 1];
+
+	/* The answer: a JSON body on success, an error otherwise. */
+	struct json_t			*rq_resp;	/* owned */
+	enum refx_err			 rq_err;
+	char				 rq_errmsg[256];
+	const char			*rq_allow;	/* set for 405 */
+};
+
+/** request_fail(rq, err, fmt, ...): Record an error answer; return ${err}. */
+enum refx_err request_fail(struct request *, enum refx_err, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** pipeline_run(rq): Route, authorise, run the handler in a transaction. */
+void pipeline_run(struct request *);
+
+/* A handler runs inside the request's store transaction. */
+typedef enum refx_err handler_fn(struct request *, struct store_tx *);
+
+#endif /* !REFXD_SERVER_H */

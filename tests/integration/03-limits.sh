@@ -1,0 +1,57 @@
+#!/bin/sh
+# Bounds: oversized bodies get 413 (early when Content-Length shows it,
+# as they stream otherwise), oversized headers 431, and the server keeps
+# serving everyone afterwards.
+. "$(dirname "$0")/lib.sh"
+
+check "PKI created" make_pki
+write_config
+check "refxd starts" start_server || { finish; exit 1; }
+C="$T/pki/users/anna.berg.crt"
+K="$T/pki/users/anna.berg.key"
+
+# 1 MiB against a 64 KiB cap.
+head -c 1048576 /dev/zero | tr '\0' 'a' >"$T/big"
+code=$(curl_as "$C" "$K" /v1/whoami -X POST -H 'Content-Type: application/json' \
+    --data-binary @"$T/big")
+check "oversized body with Content-Length: 413 ($code)" test "$code" = 413
+code=$(curl_as "$C" "$K" /v1/whoami -X POST -H 'Transfer-Encoding: chunked' \
+    -H 'Content-Type: application/json' --data-binary @"$T/big")
+case "$code" in
+413|000) ok "oversized chunked body refused ($code)" ;;
+*) not_ok "oversized chunked body refused: got $code" ;;
+esac
+check "413 body is a JSON error" grep -q '"code":"too_large"' "$T/curl.out"
+
+code=$(curl_as "$C" "$K" /v1/whoami -H "X-Pad: $(head -c 40000 /dev/zero |
+    tr '\0' 'b')")
+check "oversized header: 431 ($code)" test "$code" = 431
+
+code=$(curl_as "$C" "$K" /v1/whoami)
+check "server still serves after the oversized requests ($code)" \
+    test "$code" = 200
+
+# Many requests on one keep-alive connection, then in parallel.
+urls=""
+for i in 1 2 3 4 5 6 7 8 9 10; do urls="$urls $(URL)/v1/whoami"; done
+# shellcheck disable=SC2086
+n=$(curl -s --cacert "$T/pki/ca.crt" --cert "$C" --key "$K" $urls |
+    grep -o '"agency"' | wc -l)
+check "ten requests on one connection all answered ($n)" test "$n" = 10
+pids=""
+for i in 1 2 3 4 5 6 7 8; do
+	curl -s -o "$T/par.$i" --max-time 10 --cacert "$T/pki/ca.crt" \
+	    --cert "$C" --key "$K" "$(URL)/v1/whoami" &
+	pids="$pids $!"
+done
+# shellcheck disable=SC2086
+wait $pids
+n=$(cat "$T"/par.* | grep -o '"agency"' | wc -l)
+check "eight parallel clients all answered ($n)" test "$n" = 8
+
+# The CLI maps the server's JSON error to a message and an exit code.
+out=$(as anna.berg --json health)
+check "health still ok" sh -c "echo '$out' | grep -q ok"
+stop_server
+check "refxd exits 0" test "$SERVER_RC" = 0
+finish
