@@ -64,6 +64,7 @@ CLIENT_MAIN  = client/main.c
 # --- refx-pki -------------------------------------------------------------
 PKI_SRCS += pki/ca.c
 PKI_SRCS += pki/index.c
+PKI_SRCS += pki/dir.c
 PKI_MAIN  = pki/main.c
 
 UNIT_TESTS += test_lib_identity
@@ -76,6 +77,15 @@ UNIT_TESTS += test_lib_cert
 UNIT_TESTS += test_pki_ca
 # (refx tests)
 UNIT_TESTS += test_cli_config
+UNIT_TESTS += test_cli_escape
+
+# `make V=1` shows the full commands.
+V ?= 0
+ifeq ($(V),0)
+Q = @
+else
+Q =
+endif
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -92,28 +102,32 @@ all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@[ "$(V)" != 0 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(call obj,$(LIB_SRCS))
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 $(SERVER_LIB): $(call obj,$(SERVER_SRCS))
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 $(CLIENT_LIB): $(call obj,$(CLIENT_SRCS))
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 $(PKI_LIB): $(call obj,$(PKI_SRCS))
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/refxd: $(call obj,$(SERVER_MAIN)) $(SERVER_LIB) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/refx: $(call obj,$(CLIENT_MAIN)) $(CLIENT_LIB) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/refx-pki: $(call obj,$(PKI_MAIN)) $(PKI_LIB) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: one binary per module, named for the library it tests
 # (test_lib_*, test_srv_*, test_cli_*, test_pki_*) and linked with that
 # library only, so program modules may reuse short names.
-TEST_LINK = $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+TEST_LINK = @[ "$(V)" != 0 ] || echo "  LD      $@"; $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 $(BUILD)/tests/test_lib_%: $(BUILD)/obj/tests/unit/test_lib_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(TEST_LINK)
@@ -138,11 +152,14 @@ run-tests: test-bins
 check: install-deps
 	$(MAKE) run-tests
 
-SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-            -fno-sanitize-recover=undefined
+# The sanitizer build: same sources and tests, separate folder.
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined -U_FORTIFY_SOURCE
+LDFLAGS += -fsanitize=address,undefined
+endif
 sanitize: install-deps
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" \
-	    LDFLAGS="-fsanitize=address,undefined" run-tests
+	$(MAKE) BUILD=build-san SAN=1 run-tests
 
 demo: install-deps
 	$(MAKE) all

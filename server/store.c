@@ -202,6 +202,16 @@ store_open(const char *path, unsigned nconns, char *err)
 			goto err3;
 		if (i == 0 && prepare_file(st->st_db[0], &st->st_version, err))
 			goto err3;
+		/*
+		 * Touch the file now, so each connection opens the WAL and
+		 * shared-memory files before privileges are dropped.
+		 */
+		if (query_int(st->st_db[i], "SELECT count(*) FROM "
+		    "schema_version;", &(int){ 0 })) {
+			snprintf(err, STORE_ERR_LEN, "[storage] database: %s",
+			    sqlite3_errmsg(st->st_db[i]));
+			goto err3;
+		}
 		st->st_tx[i].tx_store = st;
 		st->st_tx[i].tx_db = st->st_db[i];
 		st->st_tx[i].tx_slot = i;

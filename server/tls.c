@@ -61,9 +61,6 @@ static struct tls *the_tls;
 static gnutls_typed_vdata_st purpose_client = {
 	GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0
 };
-static gnutls_typed_vdata_st purpose_unit = {
-	GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)REFX_OID_EKU_UNIT_ENC, 0
-};
 
 /** tls_priorities(): The GnuTLS priority string: TLS 1.3 only. */
 const char *
@@ -409,8 +406,12 @@ dn_get_one(gnutls_x509_dn_t dn, const char *oid, char *out, size_t outlen)
 				break;
 			if (rc < 0)
 				return (-1);
-			if (ava.oid.size != oidlen ||
-			    memcmp(ava.oid.data, oid, oidlen) != 0)
+			/* GnuTLS counts the OID string's NUL in its size. */
+			if ((ava.oid.size != oidlen &&
+			    ava.oid.size != oidlen + 1) ||
+			    memcmp(ava.oid.data, oid, oidlen) != 0 ||
+			    (ava.oid.size == oidlen + 1 &&
+			    ava.oid.data[oidlen] != '\0'))
 				continue;
 			if (found++)
 				return (-1);		/* repeated */
@@ -440,7 +441,7 @@ verify_chain(struct tls *t, gnutls_x509_crt_t *crts, int n,
 
 	tr = trust_get(t);
 	rc = gnutls_x509_trust_list_verify_crt2(tr->tr_list, crts,
-	    (unsigned)n, purpose, 1, 0, &status, NULL);
+	    (unsigned)n, purpose, purpose != NULL ? 1 : 0, 0, &status, NULL);
 	trust_put(t, tr);
 	/* A zero return does not mean trusted: only status == 0 does. */
 	if (rc < 0) {
@@ -658,7 +659,7 @@ tls_units_parse(struct tls *t, const char *pem, size_t len,
 	gnutls_x509_crt_t *crts = NULL;
 	gnutls_x509_dn_t dn;
 	gnutls_datum_t in, out;
-	unsigned int n = 0, i;
+	unsigned int n = 0, i, ku;
 	struct tls_unit u;
 	const char *why;
 	uint8_t fp[REFX_FINGERPRINT_LEN];
@@ -678,9 +679,23 @@ tls_units_parse(struct tls *t, const char *pem, size_t len,
 	}
 	for (i = 0; i < n; i++) {
 		memset(&u, 0, sizeof(u));
-		if (verify_chain(t, &crts[i], 1, &purpose_unit, &why)) {
+		/*
+		 * GnuTLS 3.7 cannot match our UUID-arc EKU (its 128-bit arc
+		 * overflows libtasn1's OID arcs), so check the chain without
+		 * a purpose and require an X25519 key-agreement key instead;
+		 * clients check the EKU itself with OpenSSL.
+		 */
+		if (verify_chain(t, &crts[i], 1, NULL, &why)) {
 			log_warnx("directory: skipping unit certificate %u: %s",
 			    i, why);
+			continue;
+		}
+		if (gnutls_x509_crt_get_pk_algorithm(crts[i], NULL) !=
+		    GNUTLS_PK_ECDH_X25519 ||
+		    gnutls_x509_crt_get_key_usage(crts[i], &ku, NULL) < 0 ||
+		    !(ku & GNUTLS_KEY_KEY_AGREEMENT)) {
+			log_warnx("directory: skipping unit certificate %u: not "
+			    "an X25519 key-agreement certificate", i);
 			continue;
 		}
 		if (gnutls_x509_crt_get_subject(crts[i], &dn) < 0 ||

@@ -35,7 +35,7 @@ sed -i '/^crl = /d' "$T/refxd.ini"
 expect78 "missing key named" "missing key 'crl' in \[tls\]"
 
 sed -i 's/^\[tls\]/[tls/' "$T/refxd.ini"
-expect78 "syntax error named with its line" "refxd.ini:8: syntax error"
+expect78 "syntax error named with its line" "refxd.ini:7: syntax error"
 
 sed -i "s|^key = .*|key = $T/nonexistent.key|" "$T/refxd.ini"
 expect78 "unreadable key file named" "\[tls\] key: $T/nonexistent.key"

@@ -1,0 +1,335 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <jansson.h>
+
+#include "refx/buf.h"
+#include "refx/log.h"
+#include "refx/secret.h"
+
+#include "cmd.h"
+#include "config.h"
+#include "net.h"
+
+#define ERR_CODE_MAX	64		/* bytes of an error code */
+#define ERR_MSG_MAX	(64 * 1024)	/* bytes of an error message */
+#define ERR_BODY_MAX	(64 * 1024)	/* an HTTP error body we parse */
+
+/** cmd_ctx_close(c): Close the connection of ${c}, if any. */
+void
+cmd_ctx_close(struct cmd_ctx *c)
+{
+
+	net_close(c->c_net);
+	c->c_net = NULL;
+}
+
+/**
+ * cmd_no_args(argc, argv): For a command that takes no arguments: return
+ * 0, or complain about argv[1] and return EX_USAGE.
+ */
+int
+cmd_no_args(int argc, char **argv)
+{
+	char a[4 * 64 + 1];
+
+	if (argc <= 1)
+		return (0);
+	cmd_escape(a, sizeof(a), argv[1]);
+	if (argv[1][0] == '-')
+		log_warnx("%s: unknown option '%s' (global options go before "
+		    "the command; see refx %s --help)", argv[0], a, argv[0]);
+	else
+		log_warnx("%s: unexpected argument '%s' (see refx %s --help)",
+		    argv[0], a, argv[0]);
+	return (EX_USAGE);
+}
+
+/* Read the settings (file, then flags) and open the connection, once. */
+static int
+connect_once(struct cmd_ctx *c)
+{
+	char path[CLICONF_VALUE_MAX + 1], err[CLICONF_ERR_LEN];
+	struct net_error ne;
+	int n;
+	size_t i;
+
+	if (c->c_net != NULL)
+		return (EX_OK);
+	cliconf_init(&c->c_cf);
+
+	/*
+	 * --config, else $REFX_CONFIG, else ~/.config/refx/config.ini.  A
+	 * missing file is fine if the flags supply every setting; if not,
+	 * cliconf_check's message says the file was missing.
+	 */
+	if (c->c_config != NULL) {
+		n = snprintf(path, sizeof(path), "%s", c->c_config);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			log_warnx("--config: file name is too long");
+			return (EX_CONFIG);
+		}
+	} else if (cliconf_default_path(path, sizeof(path))) {
+		if (getenv("REFX_CONFIG") != NULL) {
+			log_warnx("REFX_CONFIG: file name is too long");
+			return (EX_CONFIG);
+		}
+		path[0] = '\0';		/* no home: flags must do */
+	}
+	if (path[0] != '\0' &&
+	    cliconf_load(&c->c_cf, path, 0, err, sizeof(err)))
+		goto fail;
+
+	/* Flags win over the file. */
+	for (i = 0; i < CLICONF_NKEYS; i++)
+		if (c->c_flags[i] != NULL &&
+		    cliconf_set(&c->c_cf, i, c->c_flags[i], err, sizeof(err)))
+			goto fail;
+	if (cliconf_check(&c->c_cf, err, sizeof(err)))
+		goto fail;
+
+	if ((c->c_net = net_open(&c->c_cf, c->c_verbose, &ne)) == NULL) {
+		log_warnx("%s", ne.ne_msg);
+		return (ne.ne_exit);
+	}
+	return (EX_OK);
+
+fail:
+	log_warnx("%s", err);
+	return (EX_CONFIG);
+}
+
+/* Report an HTTP error: the server's {"error":{code,message}} if any. */
+static void
+http_error(const char *path, long status, const struct refx_buf *resp)
+{
+	char code[4 * ERR_CODE_MAX + 1], msg[1024];
+	const char *c = NULL, *m = NULL;
+	json_t *root = NULL, *e;
+
+	if (resp->b_len > 0 && resp->b_len <= ERR_BODY_MAX)
+		root = json_loadb((const char *)resp->b_data, resp->b_len,
+		    JSON_REJECT_DUPLICATES, NULL);
+	if ((e = json_object_get(root, "error")) != NULL && json_is_object(e)) {
+		c = cmd_json_str(e, "code", ERR_CODE_MAX);
+		m = cmd_json_str(e, "message", ERR_MSG_MAX);
+	}
+	if (m != NULL)
+		log_warnx("%s (%s)", cmd_escape(msg, sizeof(msg), m),
+		    c != NULL ? cmd_escape(code, sizeof(code), c) : "error");
+	else
+		log_warnx("%s: the server answered HTTP %ld", path, status);
+	json_decref(root);
+}
+
+/**
+ * cmd_call(c, method, path, body, cap, out): Send ${body} (or NULL) to
+ * ${path}, reading the settings and connecting first if need be.  On a
+ * 2xx answer that is a JSON object of at most ${cap} bytes, store it in
+ * ${out} (json_decref it) and return EX_OK.  Otherwise report the
+ * failure in plain words (the server's own message for HTTP errors) and
+ * return its sysexits(3) code, with ${out} NULL.
+ */
+int
+cmd_call(struct cmd_ctx *c, enum net_method method, const char *path,
+    json_t *body, size_t cap, json_t **out)
+{
+	struct net_error ne;
+	struct refx_buf resp;
+	char *req = NULL;
+	size_t reqlen = 0;
+	long status;
+	int ex;
+
+	*out = NULL;
+	refx_buf_init(&resp, cap);
+	if ((ex = connect_once(c)) != EX_OK)
+		goto done;
+
+	/* The request body, compact. */
+	if (body != NULL) {
+		if ((req = json_dumps(body, JSON_COMPACT)) == NULL) {
+			log_warnx("out of memory");
+			ex = EX_OSERR;
+			goto done;
+		}
+		reqlen = strlen(req);
+	}
+
+	if (net_request(c->c_net, method, path, (const uint8_t *)req, reqlen,
+	    &status, &resp, &ne)) {
+		log_warnx("%s", ne.ne_msg);
+		ex = ne.ne_exit;
+		goto done;
+	}
+	if ((ex = net_status_exit(status)) != EX_OK) {
+		http_error(path, status, &resp);
+		goto done;
+	}
+
+	/* The answer is hostile until its types have been checked. */
+	if (resp.b_len == 0 || (*out = json_loadb((const char *)resp.b_data,
+	    resp.b_len, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+	    !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		log_warnx("%s: the server's answer is not a well-formed JSON "
+		    "object", path);
+		ex = EX_PROTOCOL;
+	}
+
+done:
+	if (req != NULL) {
+		refx_wipe(req, reqlen);
+		free(req);
+	}
+	refx_buf_free(&resp);
+	return (ex);
+}
+
+/**
+ * cmd_json_str(obj, key, max): Return the string member ${key} of the
+ * object ${obj} if it is a string of 1 to ${max} bytes without NUL, else
+ * NULL.  Valid as long as ${obj}.
+ */
+const char *
+cmd_json_str(json_t *obj, const char *key, size_t max)
+{
+	json_t *v;
+	const char *s;
+	size_t n;
+
+	if ((v = json_object_get(obj, key)) == NULL || !json_is_string(v))
+		return (NULL);
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n == 0 || n > max || strlen(s) != n)
+		return (NULL);
+	return (s);
+}
+
+/*
+ * Decode one UTF-8 sequence at ${p} (at most ${n} bytes).  Return its
+ * length and the code point in ${cp}, or 0 if malformed (overlong,
+ * surrogate, beyond U+10FFFF, truncated).  As in lib/identity.c.
+ */
+static size_t
+utf8_decode(const unsigned char *p, size_t n, unsigned long *cp)
+{
+	size_t len, i;
+	unsigned long c, min;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return (1);
+	} else if ((p[0] & 0xe0) == 0xc0) {
+		len = 2; c = p[0] & 0x1f; min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3; c = p[0] & 0x0f; min = 0x800;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		len = 4; c = p[0] & 0x07; min = 0x10000;
+	} else
+		return (0);
+	if (len > n)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return (0);
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return (0);
+	*cp = c;
+	return (len);
+}
+
+/* Code points that must never reach a terminal (as refx_name_valid). */
+static int
+is_forbidden(unsigned long c)
+{
+
+	return (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
+	    c == 0x2028 || c == 0x2029 ||		/* line separators */
+	    (c >= 0x202a && c <= 0x202e) ||		/* bidi embeddings */
+	    (c >= 0x2066 && c <= 0x2069) ||		/* bidi isolates */
+	    c == 0x200e || c == 0x200f || c == 0xfeff);
+}
+
+/**
+ * cmd_escape(out, outlen, in): Copy ${in} to ${out} for a terminal or a
+ * log line: bytes that are not well-formed UTF-8, and control, line
+ * separator and bidirectional-override characters, become \xNN; a
+ * backslash becomes \\.  Output that does not fit ends in "...".  An
+ * ${outlen} of 4 * strlen(in) + 1 always fits.  Return ${out}.
+ */
+char *
+cmd_escape(char *out, size_t outlen, const char *in)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t n = strlen(in), k, o = 0, safe = 0, plen, i;
+	unsigned long cp;
+	char piece[16];
+
+	if (outlen == 0)
+		return (out);
+	while (n > 0) {
+		/* One character, as itself or escaped. */
+		k = utf8_decode(p, n, &cp);
+		plen = 0;
+		if (k == 0 || is_forbidden(cp)) {
+			if (k == 0)
+				k = 1;
+			for (i = 0; i < k; i++)
+				plen += (size_t)snprintf(piece + plen,
+				    sizeof(piece) - plen, "\\x%02x", p[i]);
+		} else if (cp == '\\') {
+			memcpy(piece, "\\\\", 2);
+			plen = 2;
+		} else {
+			memcpy(piece, p, k);
+			plen = k;
+		}
+
+		/* Out of room: cut at a character boundary, mark it. */
+		if (o + plen + 1 > outlen) {
+			o = safe;
+			if (o + 4 <= outlen) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(out + o, piece, plen);
+		o += plen;
+		if (o + 4 <= outlen)
+			safe = o;
+		p += k;
+		n -= k;
+	}
+	out[o] = '\0';
+	return (out);
+}
+
+/**
+ * cmd_print_json(obj): Print ${obj} to stdout as indented JSON with
+ * sorted keys and non-ASCII characters escaped.  Return EX_OK, or
+ * EX_IOERR / EX_OSERR after reporting it.
+ */
+int
+cmd_print_json(json_t *obj)
+{
+
+	if (json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_SORT_KEYS |
+	    JSON_ENSURE_ASCII) == -1 || putchar('\n') == EOF) {
+		if (ferror(stdout)) {
+			log_warn("standard output");
+			return (EX_IOERR);
+		}
+		log_warnx("out of memory");
+		return (EX_OSERR);
+	}
+	return (EX_OK);
+}

@@ -1,0 +1,117 @@
+#!/bin/sh
+# demo.sh: a throwaway exchange on loopback, end to end.
+#
+# Creates a PKI (a school in Ludvika, Ludvika IFO intake, Region Dalarna
+# BUP, an auditor), starts refxd on 127.0.0.1, shows who each person is
+# to the server, shows a stranger being refused, and stops the server.
+set -eu
+BUILD=${BUILD:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN="$ROOT/$BUILD"
+D=${DEMO_DIR:-/tmp/refx-demo}
+PORT=${DEMO_PORT:-8443}
+URL="https://localhost:$PORT"
+SERVER_PID=""
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+cleanup() {
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+
+rm -rf "$D"
+mkdir -p "$D/data"
+# refxd drops from root to 'nobody', which must reach its files.
+chmod 755 "$D"
+PATH="$BIN:$PATH"
+export REFX_PKI_DIR="$D/pki"
+
+say "1. The PKI officer creates the exchange's PKI and enrols everyone"
+run refx-pki init --name "Dalarna referral exchange"
+run refx-pki server
+run refx-pki agency add ludvika-school-1 --kind school \
+    --name "Ludvika kommun, Marnässkolan"
+run refx-pki agency add ludvika-ifo-intake --kind ifo \
+    --name "Ludvika kommun, IFO mottagning"
+run refx-pki agency add dalarna-bup --kind bup --name "Region Dalarna, BUP"
+run refx-pki user add --agency ludvika-school-1 --role submitter \
+    --name "Sara Lind" --url "$URL"
+run refx-pki user add --agency ludvika-ifo-intake --role caseworker \
+    --name "Anna Berg" --url "$URL"
+run refx-pki user add --agency dalarna-bup --role caseworker \
+    --name "Björn Åkesson" --url "$URL"
+run refx-pki user add --agency ludvika-ifo-intake --role auditor \
+    --name "Karin Ek" --url "$URL"
+run refx-pki list
+chmod 755 "$D/pki"
+chmod 644 "$D/pki/crl.pem" "$D/pki/directory.pem"
+
+say "2. The operator starts refxd on 127.0.0.1:$PORT"
+cat >"$D/refxd.ini" <<INI
+[server]
+listen = 127.0.0.1
+port = $PORT
+user = nobody
+[tls]
+certificate = $D/pki/server.crt
+key = $D/pki/server.key
+ca = $D/pki/ca.crt
+crl = $D/pki/crl.pem
+[storage]
+database = $D/data/refx.db
+[directory]
+units = $D/pki/directory.pem
+INI
+cat "$D/refxd.ini"
+refxd -c "$D/refxd.ini" 2>"$D/refxd.log" &
+SERVER_PID=$!
+i=0
+until grep -q "listening on" "$D/refxd.log"; do
+	if ! kill -0 "$SERVER_PID" 2>/dev/null || [ $i -ge 100 ]; then
+		echo "refxd did not start:"; cat "$D/refxd.log"; exit 1
+	fi
+	sleep 0.1; i=$((i + 1))
+done
+tail -1 "$D/refxd.log"
+
+say "3. Each person asks the server who they are"
+for p in sara.lind anna.berg bjorn.akesson karin.ek; do
+	echo
+	run env REFX_CONFIG="$D/pki/users/$p.ini" refx whoami
+done
+echo
+run env REFX_CONFIG="$D/pki/users/anna.berg.ini" refx directory
+
+say "4. A stranger with a certificate from another CA is refused"
+refx-pki -d "$D/stranger" init --name "Somewhere else" >/dev/null
+refx-pki -d "$D/stranger" agency add ludvika-ifo-intake --kind ifo \
+    --name "Ludvika kommun, IFO mottagning" >/dev/null
+refx-pki -d "$D/stranger" user add --agency ludvika-ifo-intake \
+    --role caseworker --name "Eve Mallory" >/dev/null
+set +e
+run refx --server "$URL" --ca "$D/pki/ca.crt" \
+    --cert "$D/stranger/users/eve.mallory.crt" \
+    --key "$D/stranger/users/eve.mallory.key" whoami
+rc=$?
+set -e
+echo "(refx exit code $rc)"
+[ "$rc" -ne 0 ] || { echo "the stranger got in!"; exit 1; }
+sleep 0.3
+echo "refxd's log says:"
+grep -E "refused|closed before" "$D/refxd.log" | tail -2
+
+say "5. The operator stops refxd (SIGTERM)"
+kill -TERM "$SERVER_PID"
+set +e
+wait "$SERVER_PID"
+rc=$?
+set -e
+SERVER_PID=""
+tail -2 "$D/refxd.log"
+[ "$rc" -eq 0 ] || { echo "refxd exited $rc"; exit 1; }
+echo
+echo "Demo complete. Files are in $D."
