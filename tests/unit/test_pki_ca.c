@@ -490,7 +490,7 @@ test_revoke(void **state)
 
 	/* `crl` re-issues with the next number and the same entries. */
 	assert_int_equal(dir_crl(ctx->pki, 7, &rv), 0);
-	assert_int_equal(rv.dr_crl_number, 6);
+	assert_int_equal(rv.dr_crl_number, 5);
 	assert_int_equal(on_crl(at(ctx, "crl.pem"), old, &reason), 1);
 	X509_free(ca);
 }
@@ -634,7 +634,7 @@ test_index_roundtrip(void **state)
 	assert_int_equal(index_load(&back, path), -1);
 	assert_int_equal(errno, EINVAL);
 	assert_non_null(p = strstr(a, "\"role\": \"submitter\""));
-	memcpy(p, "\"role\": \"subm\nter\" ", 19);
+	memcpy(p, "\"role\": \"overlord\" ", 19);
 	assert_int_equal(refx_file_write(path, a, strlen(a), 0600, 0), 0);
 	assert_int_equal(index_load(&back, path), -1);
 	free(a);
