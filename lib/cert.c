@@ -260,8 +260,9 @@ check_purpose(X509 *cert, enum refx_cert_purpose purpose, const char **why)
 		return (-1);
 	}
 
-	/* Never a CA, and the key usage its key type needs. */
-	if (X509_check_ca(cert) != 0) {
+	/* Never a CA (by any sign), and the key usage its key type needs. */
+	if ((X509_get_extension_flags(cert) & EXFLAG_CA) != 0 ||
+	    X509_check_ca(cert) != 0) {
 		*why = "wrong certificate purpose";
 		return (-1);
 	}

@@ -47,7 +47,7 @@ usage(void)
 	exit(EX_USAGE);
 }
 
-/* Read a PEM file named by config key ${what}, or exit 78. */
+/* Read a PEM file named by config key ${what}; NULL after logging. */
 static char *
 read_pem(const char *what, const char *path, size_t *lenp, int secret)
 {
@@ -60,11 +60,11 @@ read_pem(const char *what, const char *path, size_t *lenp, int secret)
 			    "chmod 600 it", what, path);
 		else
 			log_warn("%s: %s", what, path);
-		exit(EX_CONFIG);
+		return (NULL);
 	}
 	if (refx_file_read(path, PEM_MAX, &data, &len)) {
 		log_warn("%s: %s", what, path);
-		exit(EX_CONFIG);
+		return (NULL);
 	}
 	if (lenp != NULL)
 		*lenp = len;
@@ -139,6 +139,22 @@ reload(struct server *sv)
 		    directory_count(sv->sv_dir));
 }
 
+/* Free what main() set up, in reverse order; NULL members are fine. */
+static void
+teardown(struct server *sv, struct http_tls *creds)
+{
+
+	store_close(sv->sv_store);
+	directory_close(sv->sv_dir);
+	tls_close(sv->sv_tls);
+	if (creds->ht_key_pem != NULL)
+		refx_wipe(creds->ht_key_pem, creds->ht_key_len);
+	free(creds->ht_key_pem);
+	free(creds->ht_cert_pem);
+	free(creds->ht_ca_pem);
+	config_free(sv->sv_cfg);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -149,7 +165,7 @@ main(int argc, char *argv[])
 	struct passwd *pw = NULL;
 	char err[CONFIG_ERR_LEN];
 	sigset_t set;
-	int i, check_only = 0, verbose = 1, sig;
+	int i, check_only = 0, verbose = 1, sig, rc = EX_CONFIG;
 
 	log_init("refxd", 1);
 	if (refx_crypto_init())
@@ -176,54 +192,58 @@ main(int argc, char *argv[])
 	log_set_timestamps(1);
 
 	memset(&sv, 0, sizeof(sv));
+	memset(&creds, 0, sizeof(creds));
 	if ((sv.sv_cfg = config_load(cfpath, err)) == NULL) {
 		log_warnx("%s", err);
-		return (EX_CONFIG);
+		goto out;
 	}
 	if (geteuid() == 0) {
 		if (sv.sv_cfg->c_user == NULL) {
 			log_warnx("%s: refusing to run as root: set 'user' in "
 			    "[server] to the account to drop to", cfpath);
-			return (EX_CONFIG);
+			goto out;
 		}
 		if ((pw = getpwnam(sv.sv_cfg->c_user)) == NULL) {
 			log_warnx("%s: [server] user: no such user '%s'",
 			    cfpath, sv.sv_cfg->c_user);
-			return (EX_CONFIG);
+			goto out;
 		}
 	}
 
 	/* TLS material; the key only ever lives in this process's memory. */
-	memset(&creds, 0, sizeof(creds));
-	creds.ht_key_pem = read_pem("[tls] key", sv.sv_cfg->c_key,
-	    &creds.ht_key_len, 1);
-	creds.ht_cert_pem = read_pem("[tls] certificate", sv.sv_cfg->c_cert,
-	    NULL, 0);
-	creds.ht_ca_pem = read_pem("[tls] ca", sv.sv_cfg->c_ca, NULL, 0);
+	if ((creds.ht_key_pem = read_pem("[tls] key", sv.sv_cfg->c_key,
+	    &creds.ht_key_len, 1)) == NULL ||
+	    (creds.ht_cert_pem = read_pem("[tls] certificate",
+	    sv.sv_cfg->c_cert, NULL, 0)) == NULL ||
+	    (creds.ht_ca_pem = read_pem("[tls] ca", sv.sv_cfg->c_ca, NULL,
+	    0)) == NULL)
+		goto out;
 	if ((sv.sv_tls = tls_open(sv.sv_cfg->c_ca, sv.sv_cfg->c_crl, err,
 	    sizeof(err))) == NULL) {
 		log_warnx("%s: %s", cfpath, err);
-		return (EX_CONFIG);
+		goto out;
 	}
 	if ((sv.sv_dir = directory_open(sv.sv_tls, sv.sv_cfg->c_directory,
 	    err, sizeof(err))) == NULL) {
 		log_warnx("%s: %s", cfpath, err);
-		return (EX_CONFIG);
+		goto out;
 	}
 	if (check_only) {
-		refx_wipe(creds.ht_key_pem, creds.ht_key_len);
 		printf("%s: configuration ok\n", cfpath);
-		return (0);
+		rc = 0;
+		goto out;
 	}
 
 	if ((sv.sv_store = store_open(sv.sv_cfg->c_database,
 	    sv.sv_cfg->c_threads, err)) == NULL) {
 		log_warnx("%s", err);
-		return (EX_CONFIG);
+		goto out;
 	}
 	if (pw != NULL && chown_database(sv.sv_cfg->c_database, pw->pw_uid,
-	    pw->pw_gid))
-		return (EX_NOPERM);
+	    pw->pw_gid)) {
+		rc = EX_NOPERM;
+		goto out;
+	}
 	sv.sv_started = time(NULL);
 	atomic_init(&sv.sv_requests, 0);
 	atomic_init(&sv.sv_refused, 0);
@@ -231,7 +251,8 @@ main(int argc, char *argv[])
 	block_signals(&set);
 	if ((h = http_start(&sv, &creds, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
-		return (EX_UNAVAILABLE);
+		rc = EX_UNAVAILABLE;
+		goto out;
 	}
 	free(creds.ht_key_pem);
 	creds.ht_key_pem = NULL;
@@ -256,12 +277,9 @@ main(int argc, char *argv[])
 	}
 	log_info("shutting down: finishing requests in flight");
 	http_stop(h, SHUTDOWN_GRACE);
-	store_close(sv.sv_store);
-	directory_close(sv.sv_dir);
-	tls_close(sv.sv_tls);
-	free(creds.ht_cert_pem);
-	free(creds.ht_ca_pem);
-	config_free(sv.sv_cfg);
 	log_info("stopped");
-	return (0);
+	rc = 0;
+out:
+	teardown(&sv, &creds);
+	return (rc);
 }

@@ -413,6 +413,35 @@ test_wrong_purpose(void **state)
 }
 
 /*
+ * Sign a certificate for ${k} with the extensions ${ext} and check that
+ * OpenSSL's chain verification accepts it (no purpose asked) but
+ * refx_cert_verify refuses it for ${purpose}.
+ */
+static void
+by_hand(struct test_context *ctx, struct ca_issue *ci, EVP_PKEY *k,
+    const char *const *ext, enum refx_cert_purpose purpose)
+{
+	X509_STORE *st;
+	X509_STORE_CTX *sc;
+	X509 *x;
+
+	assert_non_null(x = cert_new(ci, k));
+	assert_int_equal(name_add(X509_get_subject_name(x), NID_commonName,
+	    "x"), 0);
+	assert_int_equal(cert_finish(x, ci, ext), 0);
+	assert_non_null(st = X509_STORE_new());
+	assert_int_equal(X509_STORE_add_cert(st, ctx->ca.crt), 1);
+	assert_non_null(sc = X509_STORE_CTX_new());
+	assert_int_equal(X509_STORE_CTX_init(sc, st, x, NULL), 1);
+	assert_int_equal(X509_verify_cert(sc), 1);
+	X509_STORE_CTX_free(sc);
+	X509_STORE_free(st);
+	assert_refused(ctx->ca.crt, ctx->ca.crl, x, purpose,
+	    "wrong certificate purpose");
+	X509_free(x);
+}
+
+/*
  * A certificate signed by our CA with a unit's EKU but an Ed25519 key,
  * and one with a unit's key but clientAuth: built by hand, as refx-pki
  * never makes them.
@@ -435,6 +464,29 @@ test_purpose_by_hand(void **state)
 	static const char *const no_eku[] = {
 		"basicConstraints", "critical,CA:FALSE",
 		"keyUsage", "critical,digitalSignature",
+		NULL,
+	};
+	static const char *const ca_leaf[] = {
+		"basicConstraints", "critical,CA:TRUE",
+		"keyUsage", "critical,digitalSignature",
+		"extendedKeyUsage", "clientAuth",
+		NULL,
+	};
+	static const char *const ka_client[] = {
+		"basicConstraints", "critical,CA:FALSE",
+		"keyUsage", "critical,keyAgreement",
+		"extendedKeyUsage", "clientAuth",
+		NULL,
+	};
+	static const char *const no_ku[] = {
+		"basicConstraints", "critical,CA:FALSE",
+		"extendedKeyUsage", "clientAuth",
+		NULL,
+	};
+	static const char *const ds_unit[] = {
+		"basicConstraints", "critical,CA:FALSE",
+		"keyUsage", "critical,digitalSignature",
+		"extendedKeyUsage", REFX_OID_EKU_UNIT_ENC,
 		NULL,
 	};
 	struct test_context *ctx = *state;
@@ -470,6 +522,15 @@ test_purpose_by_hand(void **state)
 	assert_refused(ctx->ca.crt, NULL, x, REFX_CERT_PERSON,
 	    "wrong certificate purpose");
 	X509_free(x);
+
+	/* The rest: each must be refused by our checks, not OpenSSL's. */
+	by_hand(ctx, &ci, k, ca_leaf, REFX_CERT_PERSON);
+	by_hand(ctx, &ci, k, ka_client, REFX_CERT_PERSON);
+	by_hand(ctx, &ci, k, no_ku, REFX_CERT_PERSON);
+	EVP_PKEY_free(k);
+	assert_non_null(k = ca_keygen("X25519"));
+	ci.ci_key = k;
+	by_hand(ctx, &ci, k, ds_unit, REFX_CERT_UNIT);
 	EVP_PKEY_free(k);
 }
 
@@ -511,8 +572,8 @@ test_unit(void **state)
  * ${drop_nid} and plus ${add_nid} = ${add_val} (NID_undef: none).
  */
 static X509 *
-odd_subject(struct test_context *ctx, int drop_nid, int add_nid,
-    const char *add_val)
+odd_subject_n(struct test_context *ctx, int drop_nid, int add_nid,
+    const char *add_val, int add_len)
 {
 	static const char *const ext[] = {
 		"basicConstraints", "critical,CA:FALSE",
@@ -543,10 +604,20 @@ odd_subject(struct test_context *ctx, int drop_nid, int add_nid,
 	if (drop_nid != NID_commonName)
 		assert_int_equal(name_add(n, NID_commonName, "Anna Berg"), 0);
 	if (add_nid != NID_undef)
-		assert_int_equal(name_add(n, add_nid, add_val), 0);
+		assert_int_equal(X509_NAME_add_entry_by_NID(n, add_nid,
+		    V_ASN1_UTF8STRING, (const unsigned char *)add_val, add_len,
+		    -1, 0), 1);
 	assert_int_equal(cert_finish(x, &ci, ext), 0);
 	EVP_PKEY_free(k);
 	return (x);
+}
+
+static X509 *
+odd_subject(struct test_context *ctx, int drop_nid, int add_nid,
+    const char *add_val)
+{
+
+	return (odd_subject_n(ctx, drop_nid, add_nid, add_val, -1));
 }
 
 static void
@@ -591,6 +662,13 @@ test_person_subject(void **state)
 	X509_free(x);
 	x = odd_subject(ctx, NID_commonName, NID_commonName, "Anna\nBerg");
 	assert_int_equal(refx_cert_person(x, &id, &why), REFX_EINVAL);
+	X509_free(x);
+
+	/* A NUL would show "Anna" to C and "Anna\0Mallory" to others. */
+	x = odd_subject_n(ctx, NID_commonName, NID_commonName,
+	    "Anna\0Mallory", 12);
+	assert_int_equal(refx_cert_person(x, &id, &why), REFX_EINVAL);
+	assert_string_equal(why, "subject attribute holds a NUL byte");
 	X509_free(x);
 }
 

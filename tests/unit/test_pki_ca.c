@@ -95,7 +95,8 @@ at(struct test_context *ctx, const char *rel)
 	static int i;
 
 	i = !i;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", ctx->pki, rel);
+	assert_true((size_t)snprintf(buf[i], sizeof(buf[i]), "%s/%s",
+	    ctx->pki, rel) < sizeof(buf[i]));
 	return (buf[i]);
 }
 
@@ -297,9 +298,10 @@ test_user_files(void **state)
 
 	/* The client configuration, with absolute paths. */
 	assert_int_equal(refx_file_read(r.dr_ini, 4096, &ini, &len), 0);
-	snprintf(want, sizeof(want), "[server]\nurl = https://localhost:8443\n"
+	assert_true((size_t)snprintf(want, sizeof(want),
+	    "[server]\nurl = https://localhost:8443\n"
 	    "ca = %s\n[identity]\ncertificate = %s\nkey = %s\n",
-	    at(ctx, "ca.crt"), r.dr_cert, r.dr_key);
+	    at(ctx, "ca.crt"), r.dr_cert, r.dr_key) < sizeof(want));
 	assert_non_null(strstr((char *)ini, want));
 	assert_int_equal(r.dr_cert[0], '/');
 	free(ini);
