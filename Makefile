@@ -6,6 +6,8 @@
 #   make demo       set up a throwaway exchange on loopback and run it
 #   make install    DESTDIR=... PREFIX=... : binaries, man pages, example config
 
+.DEFAULT_GOAL := all
+
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BUILD    ?= build
@@ -38,6 +40,10 @@ LIB_SRCS += lib/file.c
 LIB_SRCS += lib/identity.c
 LIB_SRCS += lib/secret.c
 LIB_SRCS += lib/cert.c
+LIB_SRCS += lib/schema.c
+LIB_SRCS += $(BUILD)/gen/schema_data.c
+LIB_SRCS += lib/policy.c
+LIB_SRCS += lib/envelope.c
 LIB_SRCS += lib/sandbox_$(SANDBOX).c
 
 # --- refxd ----------------------------------------------------------------
@@ -45,7 +51,10 @@ SERVER_SRCS += server/config.c
 SERVER_SRCS += server/tls.c
 SERVER_SRCS += server/store.c
 SERVER_SRCS += server/directory.c
-SERVER_SRCS += server/policy.c
+SERVER_SRCS += server/access.c
+SERVER_SRCS += server/clock.c
+SERVER_SRCS += server/consents.c
+SERVER_SRCS += server/referrals.c
 SERVER_SRCS += server/pipeline.c
 SERVER_SRCS += server/routes.c
 SERVER_SRCS += server/h_basic.c
@@ -59,25 +68,45 @@ CLIENT_SRCS += client/cmd_util.c
 CLIENT_SRCS += client/cmd_whoami.c
 CLIENT_SRCS += client/cmd_health.c
 CLIENT_SRCS += client/cmd_directory.c
+CLIENT_SRCS += client/directory.c
+CLIENT_SRCS += client/packet.c
+CLIENT_SRCS += client/cmd_policy.c
+CLIENT_SRCS += client/cmd_consent.c
+CLIENT_SRCS += client/cmd_referral.c
+CLIENT_SRCS += client/cmd_key.c
 CLIENT_MAIN  = client/main.c
+# refx-craft: builds hand-crafted submissions for the integration tests
+# with the client's own packet code (tests/tools/craft.c).
+CRAFT = $(BUILD)/tests/tools/refx-craft
+$(CRAFT): $(BUILD)/obj/tests/tools/craft.o $(BUILD)/libclient.a $(BUILD)/librefx.a
+	@mkdir -p $(dir $@)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+test-bins: $(CRAFT)
 
 # --- refx-pki -------------------------------------------------------------
 PKI_SRCS += pki/ca.c
 PKI_SRCS += pki/index.c
 PKI_SRCS += pki/dir.c
 PKI_MAIN  = pki/main.c
+# test_pki_ca scripts RAND_bytes to test that serials are unique.
+$(BUILD)/tests/test_pki_ca: override LDFLAGS += -Wl,--wrap=RAND_bytes
 
 UNIT_TESTS += test_lib_identity
 UNIT_TESTS += test_lib_buf
 UNIT_TESTS += test_lib_file
 UNIT_TESTS += test_srv_config
-UNIT_TESTS += test_srv_policy
+UNIT_TESTS += test_srv_access
+UNIT_TESTS += test_lib_schema
+UNIT_TESTS += test_lib_policy
+UNIT_TESTS += test_lib_envelope
 # (refx-pki tests)
 UNIT_TESTS += test_lib_cert
 UNIT_TESTS += test_pki_ca
 # (refx tests)
 UNIT_TESTS += test_cli_config
 UNIT_TESTS += test_cli_escape
+UNIT_TESTS += test_cli_packet
 
 # `make V=1` shows the full commands.
 V ?= 0
@@ -107,6 +136,11 @@ $(BUILD)/obj/%.o: %.c
 
 $(LIB): $(call obj,$(LIB_SRCS))
 	$(Q)$(AR) rcs $@ $^
+# The referral schema, compiled into librefx (refx_schema_json()).
+$(BUILD)/gen/schema_data.c: schema/referral-v1.json scripts/embed.sh
+	@mkdir -p $(dir $@)
+	@[ "$(V)" != 0 ] || echo "  GEN     $@"
+	$(Q)sh scripts/embed.sh schema/referral-v1.json $@ refx_schema_data
 $(SERVER_LIB): $(call obj,$(SERVER_SRCS))
 	$(Q)$(AR) rcs $@ $^
 $(CLIENT_LIB): $(call obj,$(CLIENT_SRCS))
@@ -176,6 +210,8 @@ install: all
 	install -m 0644 man/refx.1 $(DESTDIR)$(PREFIX)/share/man/man1/refx.1
 	install -m 0644 man/refx-pki.8 $(DESTDIR)$(PREFIX)/share/man/man8/refx-pki.8
 	install -m 0644 man/refxd.8 $(DESTDIR)$(PREFIX)/share/man/man8/refxd.8
+	install -d $(DESTDIR)$(PREFIX)/share/refx
+	install -m 0644 etc/policy.json $(DESTDIR)$(PREFIX)/share/refx/policy.json
 	install -m 0644 etc/refxd.ini.example etc/refx.ini.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/refx/examples/
 

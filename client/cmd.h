@@ -16,6 +16,7 @@
  * use.  It returns a sysexits(3) code and reports its own errors once.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "net.h"
@@ -25,6 +26,7 @@
 #endif
 
 struct json_t;			/* jansson's json_t */
+struct refx_policy;
 
 /* What every command gets from the global flags. */
 struct cmd_ctx {
@@ -40,6 +42,87 @@ struct cmd_ctx {
 int cmd_whoami(struct cmd_ctx *, int, char **);
 int cmd_health(struct cmd_ctx *, int, char **);
 int cmd_directory(struct cmd_ctx *, int, char **);
+
+/*
+ * Subcommands: argv[0] is "consent show" and so on; options may come
+ * before or after the operands.  main.c has the table.
+ */
+int cmd_policy_show(struct cmd_ctx *, int, char **);
+int cmd_consent_record(struct cmd_ctx *, int, char **);
+int cmd_consent_list(struct cmd_ctx *, int, char **);
+int cmd_consent_show(struct cmd_ctx *, int, char **);
+int cmd_consent_withdraw(struct cmd_ctx *, int, char **);
+int cmd_referral_submit(struct cmd_ctx *, int, char **);
+int cmd_referral_list(struct cmd_ctx *, int, char **);
+int cmd_referral_pull(struct cmd_ctx *, int, char **);
+int cmd_key_protect(struct cmd_ctx *, int, char **);
+
+/* Shared by the referral and consent commands (cmd_key.c). */
+
+#define CMD_PASSPHRASE_MAX	1024	/* bytes of a passphrase */
+
+/**
+ * cmd_opt_error(argv, ch): Report the getopt_long(3) failure ${ch} (':'
+ * for a missing value, else an unknown option) of the command argv[0]
+ * and return EX_USAGE.  Call right after getopt_long returned ${ch}.
+ */
+int cmd_opt_error(char **, int);
+
+/**
+ * cmd_operands(argc, argv, first, n, names): Check that exactly ${n}
+ * operands follow argv[${first} - 1] (${names} says which, for the
+ * message, e.g. "ID").  Return 0, or complain and return EX_USAGE.
+ */
+int cmd_operands(int, char **, int, int, const char *);
+
+/**
+ * cmd_passphrase_file(path, pass): Read the first line of the passphrase
+ * file ${path}, which no group or other user may access, into
+ * sodium_malloc'd memory (free with cmd_passphrase_free).  Return EX_OK,
+ * or EX_CONFIG after reporting (unreadable, not private, empty).
+ */
+int cmd_passphrase_file(const char *, char **)
+    __attribute__((warn_unused_result));
+
+/**
+ * cmd_passphrase_tty(prompt, twice, pass): Ask for a passphrase on the
+ * terminal without echo (twice, and they must match, if ${twice}).
+ * Return EX_OK with ${pass} as above, or report and return EX_USAGE (no
+ * terminal) or EX_DATAERR (empty, too long, or different).
+ */
+int cmd_passphrase_tty(const char *, int, char **)
+    __attribute__((warn_unused_result));
+
+/** cmd_passphrase_free(pass): Wipe and free ${pass}; NULL is a no-op. */
+void cmd_passphrase_free(char *);
+
+/**
+ * cmd_unitkey(c, unit, pk, sk): Load the unit key of the settings
+ * (--unit-key or [unit] key; a cmd_call must have read them) for our
+ * unit ${unit}, with its passphrase from --unit-passphrase-file or [unit]
+ * passphrase_file, else asked on the terminal if the key is protected.
+ * Return EX_OK (wipe ${sk} after use), or EX_CONFIG after reporting: no
+ * unit key set, it cannot be loaded, or it is another unit's.
+ */
+int cmd_unitkey(struct cmd_ctx *, const char *, uint8_t[32], uint8_t[32])
+    __attribute__((warn_unused_result));
+
+/**
+ * cmd_policy_get(c, policy, hash, root): GET /v1/policy and parse its
+ * document.  ${hash} (65 bytes) receives the server's hash of the policy
+ * file, the value manifests must carry; ${root} (or NULL) the answer.
+ * Return EX_OK or a sysexits(3) code after reporting.
+ */
+int cmd_policy_get(struct cmd_ctx *, struct refx_policy **, char *,
+    struct json_t **) __attribute__((warn_unused_result));
+
+/**
+ * cmd_consent_get(c, id, root): GET /v1/consents/${id} (a valid id).
+ * Return EX_OK with the answer in ${root}, or a sysexits(3) code after
+ * reporting.
+ */
+int cmd_consent_get(struct cmd_ctx *, const char *, struct json_t **)
+    __attribute__((warn_unused_result));
 
 /* Shared by the commands (cmd_util.c). */
 

@@ -33,6 +33,11 @@ static const struct key {
 	[CLICONF_PASSFILE] = { "identity", "passphrase_file",
 	    "--passphrase-file", "passphrase file",
 	    offsetof(struct cliconf, cc_passfile), 0 },
+	[CLICONF_UNITKEY] = { "unit", "key", "--unit-key", "unit key",
+	    offsetof(struct cliconf, cc_unitkey), 0 },
+	[CLICONF_UNITPASS] = { "unit", "passphrase_file",
+	    "--unit-passphrase-file", "unit key passphrase file",
+	    offsetof(struct cliconf, cc_unitpass), 0 },
 };
 
 /*
@@ -115,11 +120,13 @@ on_value(void *user, const char *section, const char *name,
 	if (i == CLICONF_NKEYS) {
 		if (*section == '\0')
 			fail(p, p->p_line, "key '%s' is outside any section "
-			    "(expected [server] or [identity])", name);
+			    "(expected [server], [identity] or [unit])", name);
 		else if (strcmp(section, "server") != 0 &&
-		    strcmp(section, "identity") != 0)
+		    strcmp(section, "identity") != 0 &&
+		    strcmp(section, "unit") != 0)
 			fail(p, p->p_line, "unknown section [%s] (key '%s'; "
-			    "expected [server] or [identity])", section, name);
+			    "expected [server], [identity] or [unit])", section,
+			    name);
 		else
 			fail(p, p->p_line, "unknown key '%s' in [%s]", name,
 			    section);
@@ -395,9 +402,10 @@ check_private(const struct cliconf *cf, enum cliconf_key k, char *err,
 /**
  * cliconf_check(cf, err, errlen): Check the final settings: url, ca,
  * certificate and key are set, url is https:// with a host and no
- * credentials, query or fragment, and the key and passphrase files are
- * regular files no group or other user can access.  Return 0, or -1 with
- * a message naming the key, its flag and the config file in ${err}.
+ * credentials, query or fragment, and the key and passphrase files
+ * (the unit's too, when set) are regular files no group or other user
+ * can access.  Return 0, or -1 with a message naming the key, its flag
+ * and the config file in ${err}.
  */
 int
 cliconf_check(const struct cliconf *cf, char *err, size_t errlen)
@@ -441,11 +449,12 @@ cliconf_check(const struct cliconf *cf, char *err, size_t errlen)
 		return (-1);
 	}
 
-	/* Secrets must be private. */
+	/* Secrets must be private; the optional ones when they are set. */
 	if (check_private(cf, CLICONF_KEY, err, errlen))
 		return (-1);
-	if (cf->cc_passfile[0] != '\0' &&
-	    check_private(cf, CLICONF_PASSFILE, err, errlen))
-		return (-1);
+	for (i = CLICONF_PASSFILE; i < CLICONF_NKEYS; i++)
+		if (*cvalue_of(cf, i) != '\0' &&
+		    check_private(cf, i, err, errlen))
+			return (-1);
 	return (0);
 }

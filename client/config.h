@@ -7,6 +7,7 @@
  *
  *   [server]   url, ca
  *   [identity] certificate, key, passphrase_file
+ *   [unit]     key, passphrase_file   (optional: the unit's X25519 key)
  *
  * Loading, overriding and checking are separate steps so that tests can
  * drive them without argv: cliconf_init, cliconf_load, cliconf_set for
@@ -26,6 +27,9 @@ enum cliconf_key {
 	CLICONF_KEY,		/* [identity] key, --key */
 	CLICONF_PASSFILE,	/* [identity] passphrase_file,
 				   --passphrase-file */
+	CLICONF_UNITKEY,	/* [unit] key, --unit-key */
+	CLICONF_UNITPASS,	/* [unit] passphrase_file,
+				   --unit-passphrase-file */
 	CLICONF_NKEYS
 };
 
@@ -36,6 +40,8 @@ struct cliconf {
 	char	cc_cert[CLICONF_VALUE_MAX + 1];
 	char	cc_key[CLICONF_VALUE_MAX + 1];
 	char	cc_passfile[CLICONF_VALUE_MAX + 1];
+	char	cc_unitkey[CLICONF_VALUE_MAX + 1];
+	char	cc_unitpass[CLICONF_VALUE_MAX + 1];
 	char	cc_path[CLICONF_VALUE_MAX + 1];	/* the file, or "" */
 	int	cc_found;			/* cc_path existed */
 	int	cc_line[CLICONF_NKEYS];		/* 0, -1 (flag) or line */
@@ -74,9 +80,10 @@ int cliconf_set(struct cliconf *, enum cliconf_key, const char *, char *,
 /**
  * cliconf_check(cf, err, errlen): Check the final settings: url, ca,
  * certificate and key are set, url is https:// with a host and no
- * credentials, query or fragment, and the key and passphrase files are
- * regular files no group or other user can access.  Return 0, or -1 with
- * a message naming the key, its flag and the config file in ${err}.
+ * credentials, query or fragment, and the key and passphrase files
+ * (the unit's too, when set) are regular files no group or other user
+ * can access.  Return 0, or -1 with a message naming the key, its flag
+ * and the config file in ${err}.
  */
 int cliconf_check(const struct cliconf *, char *, size_t)
     __attribute__((warn_unused_result));

@@ -18,17 +18,98 @@
 
 #include "cmd.h"
 
+/*
+ * Subcommands of a command that has several ("refx consent show ID"):
+ * one line each, with the help text of their own options.  A
+ * subcommand gets argv[0] = "consent show".
+ */
+struct subcmd {
+	const char	*s_name;
+	int		(*s_run)(struct cmd_ctx *, int, char **);
+	const char	*s_args;	/* synopsis after the name */
+	const char	*s_summary;
+	const char	*s_options;	/* its options, one per line, or "" */
+};
+
+#define OPT_JSON_HELP \
+	"  --json                  machine-readable output\n"
+
+static const struct subcmd policy_subs[] = {
+	{ "show", cmd_policy_show, "[--json]",
+	    "show the disclosure policy the exchange enforces", OPT_JSON_HELP },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static const struct subcmd consent_subs[] = {
+	{ "record", cmd_consent_record, "FILE [--json]",
+	    "record the guardians' consent described in FILE",
+	    OPT_JSON_HELP },
+	{ "list", cmd_consent_list, "[--json]",
+	    "list your unit's consents", OPT_JSON_HELP },
+	{ "show", cmd_consent_show, "ID [--json]",
+	    "show a consent, who used it, and (with your unit key) who gave it",
+	    OPT_JSON_HELP },
+	{ "withdraw", cmd_consent_withdraw, "ID [--recipient UNIT] [--json]",
+	    "withdraw a consent, entirely or for one recipient",
+	    "  --recipient UNIT        withdraw it for this recipient only\n"
+	    OPT_JSON_HELP },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static const struct subcmd referral_subs[] = {
+	{ "submit", cmd_referral_submit,
+	    "FILE (--consent ID | --basis report-of-concern) [--preview] "
+	    "[--json]",
+	    "encrypt, sign and send the referral draft FILE",
+	    "  --consent ID            the consent the referral relies on\n"
+	    "  --basis BASIS           consent (the default) or "
+	    "report-of-concern\n"
+	    "  --preview               show what each recipient could read, "
+	    "send nothing\n"
+	    OPT_JSON_HELP },
+	{ "list", cmd_referral_list, "[--json]",
+	    "list the referrals your unit sent and received", OPT_JSON_HELP },
+	{ "pull", cmd_referral_pull, "ID [--save-attachments DIR] [--json]",
+	    "fetch, verify and decrypt your unit's part of a referral",
+	    "  --save-attachments DIR  write the attachments to DIR (mode "
+	    "600)\n"
+	    OPT_JSON_HELP },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static const struct subcmd key_subs[] = {
+	{ "protect", cmd_key_protect,
+	    "IN OUT [--passphrase-file FILE] [--unit ID]",
+	    "seal a unit key under a passphrase",
+	    "  --passphrase-file FILE  read the passphrase from FILE (mode "
+	    "600)\n"
+	    "                          instead of asking twice on the "
+	    "terminal\n"
+	    "  --unit ID               record the unit the key belongs to\n" },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
 /* The commands: one line each. */
 static const struct cmd {
-	const char	*c_name;
-	int		(*c_run)(struct cmd_ctx *, int, char **);
-	const char	*c_args;	/* synopsis after the name */
-	const char	*c_summary;
+	const char		*c_name;
+	int			(*c_run)(struct cmd_ctx *, int, char **);
+	const char		*c_args;	/* synopsis after the name */
+	const char		*c_summary;
+	const struct subcmd	*c_subs;	/* or NULL */
 } cmds[] = {
-	{ "whoami", cmd_whoami, "", "show who the exchange says you are" },
-	{ "health", cmd_health, "", "check that the exchange answers" },
-	{ "directory", cmd_directory, "", "list the units of the exchange" },
+	{ "whoami", cmd_whoami, "", "show who the exchange says you are",
+	    NULL },
+	{ "health", cmd_health, "", "check that the exchange answers", NULL },
+	{ "directory", cmd_directory, "",
+	    "list the units of the exchange and check their certificates",
+	    NULL },
+	{ "policy", NULL, "", "", policy_subs },
+	{ "consent", NULL, "", "", consent_subs },
+	{ "referral", NULL, "", "", referral_subs },
+	{ "key", NULL, "", "", key_subs },
 };
+
+#define SUBNAME_MAX	64	/* "consent withdraw" */
 
 enum {
 	OPT_CONFIG = 256,
@@ -37,6 +118,8 @@ enum {
 	OPT_CERT,
 	OPT_KEY,
 	OPT_PASSFILE,
+	OPT_UNITKEY,
+	OPT_UNITPASS,
 	OPT_JSON,
 	OPT_VERSION,
 };
@@ -48,6 +131,8 @@ static const struct option opts[] = {
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+	{ "unit-key", required_argument, NULL, OPT_UNITKEY },
+	{ "unit-passphrase-file", required_argument, NULL, OPT_UNITPASS },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -59,13 +144,25 @@ static const struct option opts[] = {
 static void
 usage(FILE *f)
 {
+	const struct subcmd *sc;
+	char name[SUBNAME_MAX];
 	size_t i;
 
 	fprintf(f, "usage: refx [options] command [arguments]\n"
 	    "       refx command --help\n\n"
 	    "Commands:\n");
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-12s %s\n", cmds[i].c_name, cmds[i].c_summary);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (cmds[i].c_subs == NULL) {
+			fprintf(f, "  %-18s %s\n", cmds[i].c_name,
+			    cmds[i].c_summary);
+			continue;
+		}
+		for (sc = cmds[i].c_subs; sc->s_name != NULL; sc++) {
+			snprintf(name, sizeof(name), "%s %s", cmds[i].c_name,
+			    sc->s_name);
+			fprintf(f, "  %-18s %s\n", name, sc->s_summary);
+		}
+	}
 	fprintf(f, "\nOptions (before the command):\n"
 	    "  --config FILE           settings (default: $REFX_CONFIG, else\n"
 	    "                          ~/.config/refx/config.ini)\n"
@@ -74,6 +171,10 @@ usage(FILE *f)
 	    "  --cert FILE             your certificate (PEM)\n"
 	    "  --key FILE              your private key (PEM, mode 600)\n"
 	    "  --passphrase-file FILE  passphrase of an encrypted key "
+	    "(mode 600)\n"
+	    "  --unit-key FILE         your unit's decryption key (mode 600)\n"
+	    "  --unit-passphrase-file FILE\n"
+	    "                          passphrase of a protected unit key "
 	    "(mode 600)\n"
 	    "  --json                  machine-readable output\n"
 	    "  -v, --verbose           more detail on errors\n"
@@ -86,11 +187,36 @@ usage(FILE *f)
 static void
 usage_cmd(const struct cmd *c)
 {
+	const struct subcmd *sc;
 
-	printf("usage: refx [options] %s%s%s\n\n%s: %s.\n"
-	    "Global options go before the command; see refx --help and "
-	    "refx(1).\n", c->c_name, c->c_args[0] != '\0' ? " " : "",
-	    c->c_args, c->c_name, c->c_summary);
+	if (c->c_subs == NULL) {
+		printf("usage: refx [options] %s%s%s\n\n%s: %s.\n"
+		    "Global options go before the command; see refx --help "
+		    "and refx(1).\n", c->c_name, c->c_args[0] != '\0' ? " " :
+		    "", c->c_args, c->c_name, c->c_summary);
+		return;
+	}
+	for (sc = c->c_subs; sc->s_name != NULL; sc++)
+		printf("%s refx [options] %s %s %s\n", sc == c->c_subs ?
+		    "usage:" : "      ", c->c_name, sc->s_name, sc->s_args);
+	printf("\n");
+	for (sc = c->c_subs; sc->s_name != NULL; sc++)
+		printf("%s %s: %s.\n", c->c_name, sc->s_name, sc->s_summary);
+	printf("\nSee refx %s SUBCOMMAND --help, refx --help and refx(1).\n",
+	    c->c_name);
+}
+
+/* Print the help of subcommand ${sc} of ${c} to stdout. */
+static void
+usage_sub(const struct cmd *c, const struct subcmd *sc)
+{
+
+	printf("usage: refx [options] %s %s %s\n\n%s %s: %s.\n", c->c_name,
+	    sc->s_name, sc->s_args, c->c_name, sc->s_name, sc->s_summary);
+	if (sc->s_options[0] != '\0')
+		printf("\nOptions (after the subcommand):\n%s", sc->s_options);
+	printf("\nGlobal options go before the command; see refx --help and "
+	    "refx(1).\n");
 }
 
 /* Report a usage error and return EX_USAGE. */
@@ -123,7 +249,9 @@ main(int argc, char *argv[])
 {
 	struct cmd_ctx ctx;
 	const struct cmd *cmd = NULL;
-	char so[3] = "-?";
+	const struct subcmd *sc;
+	int (*run)(struct cmd_ctx *, int, char **);
+	char so[3] = "-?", subname[SUBNAME_MAX], esc[4 * 32 + 1];
 	size_t i;
 	int ch, ex, help = 0, version = 0;
 
@@ -159,6 +287,12 @@ main(int argc, char *argv[])
 			break;
 		case OPT_PASSFILE:
 			ctx.c_flags[CLICONF_PASSFILE] = optarg;
+			break;
+		case OPT_UNITKEY:
+			ctx.c_flags[CLICONF_UNITKEY] = optarg;
+			break;
+		case OPT_UNITPASS:
+			ctx.c_flags[CLICONF_UNITPASS] = optarg;
 			break;
 		case OPT_JSON:
 			ctx.c_json = 1;
@@ -205,7 +339,39 @@ main(int argc, char *argv[])
 			cmd = &cmds[i];
 	if (cmd == NULL)
 		return (bad_usage("unknown command", argv[0]));
-	if (wants_help(argc, argv)) {
+
+	/* A command with subcommands: find it; argv[0] names both. */
+	run = cmd->c_run;
+	if (cmd->c_subs != NULL) {
+		if (argc < 2 || argv[1][0] == '-') {
+			if (wants_help(argc, argv)) {
+				usage_cmd(cmd);
+				return (EX_OK);
+			}
+			log_warnx("%s: which subcommand? (see refx %s --help)",
+			    cmd->c_name, cmd->c_name);
+			return (EX_USAGE);
+		}
+		for (sc = cmd->c_subs; sc->s_name != NULL; sc++)
+			if (strcmp(argv[1], sc->s_name) == 0)
+				break;
+		if (sc->s_name == NULL) {
+			cmd_escape(esc, sizeof(esc), argv[1]);
+			log_warnx("%s: unknown subcommand '%s' (see refx %s "
+			    "--help)", cmd->c_name, esc, cmd->c_name);
+			return (EX_USAGE);
+		}
+		if (wants_help(argc - 1, argv + 1)) {
+			usage_sub(cmd, sc);
+			return (EX_OK);
+		}
+		snprintf(subname, sizeof(subname), "%s %s", cmd->c_name,
+		    sc->s_name);
+		argc--;
+		argv++;
+		argv[0] = subname;
+		run = sc->s_run;
+	} else if (wants_help(argc, argv)) {
 		usage_cmd(cmd);
 		return (EX_OK);
 	}
@@ -215,7 +381,7 @@ main(int argc, char *argv[])
 		log_warnx("cannot initialise libcurl");
 		return (EX_SOFTWARE);
 	}
-	ex = cmd->c_run(&ctx, argc, argv);
+	ex = run(&ctx, argc, argv);
 	cmd_ctx_close(&ctx);
 	net_global_cleanup();
 

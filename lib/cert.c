@@ -550,7 +550,8 @@ refx_cert_unit(struct x509_st *cert, struct refx_unit *unit,
 		goto err1;
 	}
 	if (refx_kind_parse(a.a_val[A_KIND], &unit->u_kind)) {
-		*why = "subject businessCategory (unit kind) missing or invalid";
+		*why = "subject businessCategory (unit kind) missing or "
+		    "invalid";
 		goto err1;
 	}
 	if (!refx_name_valid(a.a_val[A_CN])) {

@@ -1,3 +1,5 @@
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include <sodium.h>
@@ -58,4 +60,62 @@ refx_random(void *buf, size_t n)
 {
 
 	randombytes_buf(buf, n);
+}
+
+/**
+ * refx_b64_encode(in, len): Standard base64 (with padding) of ${in}, as a
+ * new NUL-terminated string (caller frees), or NULL.
+ */
+char *
+refx_b64_encode(const uint8_t *in, size_t len)
+{
+	size_t n;
+	char *out;
+
+	if (len > (SIZE_MAX / 4) * 3 - 3)
+		return (NULL);
+	n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	if ((out = malloc(n)) == NULL)
+		return (NULL);
+	sodium_bin2base64(out, n, in, len, sodium_base64_VARIANT_ORIGINAL);
+	return (out);
+}
+
+/**
+ * refx_b64_decode(in, max, out, outlen): Decode the standard base64
+ * string ${in} (no whitespace) into a new buffer (caller frees), refusing
+ * results longer than ${max} bytes.  Return 0 or -1.
+ */
+int
+refx_b64_decode(const char *in, size_t max, uint8_t **out, size_t *outlen)
+{
+	size_t inlen = strlen(in), cap, n;
+	const char *end;
+	uint8_t *buf;
+
+	cap = inlen / 4 * 3 + 3;
+	if (cap > max + 3)
+		return (-1);
+	if ((buf = malloc(cap + 1)) == NULL)
+		return (-1);
+	if (sodium_base642bin(buf, cap, in, inlen, NULL, &n, &end,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || end != in + inlen ||
+	    n > max) {
+		free(buf);
+		return (-1);
+	}
+	buf[n] = 0;
+	*out = buf;
+	*outlen = n;
+	return (0);
+}
+
+/** refx_sha256_hex(in, len, out): Lower-case hex SHA-256 of ${in}. */
+void
+refx_sha256_hex(const uint8_t *in, size_t len, char out[65])
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, in, len);
+	sodium_bin2hex(out, 65, h, sizeof(h));
 }

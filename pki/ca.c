@@ -567,7 +567,7 @@ crl_add(X509_CRL *crl, const struct ca_revoked *r)
 		goto err1;
 
 	/* RFC 5280 5.3.1: leave out the reason rather than "unspecified". */
-	if (0) {
+	if (r->cr_reason != CRL_REASON_UNSPECIFIED) {
 		if ((e = ASN1_ENUMERATED_new()) == NULL ||
 		    !ASN1_ENUMERATED_set(e, r->cr_reason) ||
 		    !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, e, 0, 0))

@@ -37,6 +37,7 @@
 #define DIRECTORY_MAX	(64 * 1024 * 1024)
 #define SKEW		300	/* seconds notBefore is back-dated */
 #define URL_MAX		512
+#define INI_VALUE_MAX	1023	/* CLICONF_VALUE_MAX of refx */
 
 #define KINDS	"school, ifo, bup, primary-care, forum, supervisor"
 #define ROLES	"submitter, caseworker, auditor, admin"
@@ -311,8 +312,8 @@ crl_issue(struct pki *p, long days, struct dir_result *res)
 }
 
 /*
- * Rewrite directory.pem: every valid unit certificate, each checked
- * against the fingerprint the index holds for it.
+ * Rewrite directory.pem: every current (not revoked, not expired) unit
+ * certificate, each checked against the fingerprint the index holds.
  */
 static int
 directory_write(struct pki *p)
@@ -322,13 +323,15 @@ directory_write(struct pki *p)
 	uint8_t fp[REFX_FINGERPRINT_LEN];
 	char path[PATH_MAX], hex[2 * REFX_FINGERPRINT_LEN + 1], *pem;
 	size_t i, len;
+	time_t now = time(NULL);
 	X509 *x;
 	int rc = EX_DATAERR;
 
 	refx_buf_init(&b, DIRECTORY_MAX);
 	for (i = 0; i < p->p_ix.ix_n; i++) {
 		e = &p->p_ix.ix_ent[i];
-		if (e->ie_type != PKI_UNIT || e->ie_revoked)
+		if (e->ie_type != PKI_UNIT || e->ie_revoked ||
+		    e->ie_not_after < now)
 			continue;
 		if (mkpath(path, p->p_dir, "units/%s.crt", e->ie_agency))
 			goto err1;
@@ -375,7 +378,8 @@ err1:
 
 /*
  * Before a new certificate for ${id} goes to ${sub}/${id}.crt, move the
- * file of an earlier (revoked) one to ${sub}/revoked/${id}-${serial}.crt
+ * file of an earlier (revoked or expired) one to
+ * ${sub}/revoked/${id}-${serial}.crt
  * and unlink its key: overwriting the key in place first would not
  * reliably destroy it on a journalling or copy-on-write file system.
  */
@@ -604,7 +608,8 @@ dir_server(const char *dir, const char *const *dns, size_t ndns,
 	}
 	for (i = 0; i < ndns; i++)
 		if (!ca_dns_valid(dns[i])) {
-			log_warnx("invalid --dns '%s': not a host name", dns[i]);
+			log_warnx("invalid --dns '%s': not a host name",
+			    dns[i]);
 			return (EX_DATAERR);
 		} else if (san_append(san, "DNS:", dns[i]))
 			return (EX_DATAERR);
@@ -634,17 +639,7 @@ dir_server(const char *dir, const char *const *dns, size_t ndns,
 	if ((x = ca_make_server(&ci, dns, ndns, ip, nip)) == NULL)
 		goto err1;
 
-	/* A renewal replaces both files. */
-	if (mkpath(res->dr_key, p.p_dir, "server.key") ||
-	    mkpath(res->dr_cert, p.p_dir, "server.crt"))
-		goto err2;
-	if (ca_key_write(res->dr_key, key, NULL, 0) ||
-	    ca_cert_write(res->dr_cert, x, 0)) {
-		rc = ex_errno(errno, 1);
-		goto err2;
-	}
-
-	/* Record it. */
+	/* Record it first: nothing issued may be missing from the index. */
 	if (entry_fill(&e, PKI_SERVER, x))
 		goto err2;
 	snprintf(e.ie_name, sizeof(e.ie_name), "refxd");
@@ -652,6 +647,16 @@ dir_server(const char *dir, const char *const *dns, size_t ndns,
 	if (index_add(&p.p_ix, &e) || mkpath(path, p.p_dir, "index.json"))
 		goto err2;
 	if (index_save(&p.p_ix, path)) {
+		rc = ex_errno(errno, 1);
+		goto err2;
+	}
+
+	/* A renewal replaces both files. */
+	if (mkpath(res->dr_key, p.p_dir, "server.key") ||
+	    mkpath(res->dr_cert, p.p_dir, "server.crt"))
+		goto err2;
+	if (ca_key_write(res->dr_key, key, NULL, 0) ||
+	    ca_cert_write(res->dr_cert, x, 0)) {
 		rc = ex_errno(errno, 1);
 		goto err2;
 	}
@@ -711,7 +716,7 @@ dir_agency_add(const char *dir, const char *id, const char *kind,
 
 	if ((rc = pki_open(&p, dir, LOCK_EX, 1)))
 		goto err1;
-	if (index_find(&p.p_ix, PKI_UNIT, id, 0) != NULL) {
+	if (index_find_current(&p.p_ix, PKI_UNIT, id, time(NULL)) != NULL) {
 		log_warnx("agency '%s' already exists", id);
 		rc = EX_DATAERR;
 		goto err1;
@@ -732,20 +737,7 @@ dir_agency_add(const char *dir, const char *id, const char *kind,
 	if ((x = ca_make_unit(&ci, id, k, name)) == NULL)
 		goto err1;
 
-	/* Files: an earlier, revoked certificate of this unit moves away. */
-	if ((rc = retire(&p, "units", id)))
-		goto err2;
-	rc = EX_SOFTWARE;
-	if (mkpath(res->dr_key, p.p_dir, "units/%s.key", id) ||
-	    mkpath(res->dr_cert, p.p_dir, "units/%s.crt", id))
-		goto err2;
-	if (ca_key_write(res->dr_key, key, NULL, 1) ||
-	    ca_cert_write(res->dr_cert, x, 1)) {
-		rc = ex_errno(errno, 1);
-		goto err2;
-	}
-
-	/* Record it, then publish it in the directory. */
+	/* Record it first: nothing issued may be missing from the index. */
 	if (entry_fill(&e, PKI_UNIT, x))
 		goto err2;
 	memcpy(e.ie_agency, id, strlen(id) + 1);
@@ -753,7 +745,22 @@ dir_agency_add(const char *dir, const char *id, const char *kind,
 	memcpy(e.ie_name, name, strlen(name) + 1);
 	if (index_add(&p.p_ix, &e) || mkpath(path, p.p_dir, "index.json"))
 		goto err2;
+
+	/* An earlier (revoked or expired) certificate's files move away. */
+	if ((rc = retire(&p, "units", id)))
+		goto err2;
 	if (index_save(&p.p_ix, path)) {
+		rc = ex_errno(errno, 1);
+		goto err2;
+	}
+
+	/* The files, then the directory that publishes the certificate. */
+	rc = EX_SOFTWARE;
+	if (mkpath(res->dr_key, p.p_dir, "units/%s.key", id) ||
+	    mkpath(res->dr_cert, p.p_dir, "units/%s.crt", id))
+		goto err2;
+	if (ca_key_write(res->dr_key, key, NULL, 1) ||
+	    ca_cert_write(res->dr_cert, x, 1)) {
 		rc = ex_errno(errno, 1);
 		goto err2;
 	}
@@ -801,8 +808,15 @@ ini_write(const char *path, const char *url, const char *ca,
 	char buf[4 * PATH_MAX + URL_MAX + 128];
 	int n;
 
+	/* refx reads values of up to INI_VALUE_MAX bytes. */
+	if (strlen(ca) > INI_VALUE_MAX || strlen(crt) > INI_VALUE_MAX ||
+	    strlen(key) > INI_VALUE_MAX) {
+		log_warnx("%s: paths too long for a client configuration",
+		    path);
+		return (EX_DATAERR);
+	}
 	n = snprintf(buf, sizeof(buf),
-	    "# refx client configuration, written by refx-pki.\n"
+	    "; refx client configuration, written by refx-pki (see refx(1)).\n"
 	    "[server]\n"
 	    "url = %s\n"
 	    "ca = %s\n"
@@ -922,6 +936,7 @@ dir_user_add(const char *dir, const struct dir_user *u,
 	enum refx_kind kind;
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
+	time_t now;
 	long days;
 	int rc;
 
@@ -935,17 +950,23 @@ dir_user_add(const char *dir, const struct dir_user *u,
 	if ((rc = pki_open(&p, dir, LOCK_EX, 1)))
 		goto err1;
 
-	/* The agency must exist; the person may hold one valid certificate. */
+	/* The agency must be current; the person may hold one certificate. */
 	rc = EX_DATAERR;
-	if ((old = index_find(&p.p_ix, PKI_UNIT, u->du_agency, 0)) == NULL) {
-		if (index_find(&p.p_ix, PKI_UNIT, u->du_agency, 1) != NULL)
+	now = time(NULL);
+	if ((old = index_find_current(&p.p_ix, PKI_UNIT, u->du_agency,
+	    now)) == NULL) {
+		if (index_find(&p.p_ix, PKI_UNIT, u->du_agency, 0) != NULL)
+			log_warnx("agency '%s' has expired; renew it with "
+			    "'agency add'", u->du_agency);
+		else if (index_find(&p.p_ix, PKI_UNIT, u->du_agency, 1) != NULL)
 			log_warnx("agency '%s' is revoked", u->du_agency);
 		else
 			log_warnx("unknown agency '%s'", u->du_agency);
 		goto err1;
 	}
 	kind = old->ie_kind;
-	if ((old = index_find(&p.p_ix, PKI_PERSON, person, 0)) != NULL) {
+	if ((old = index_find_current(&p.p_ix, PKI_PERSON, person, now)) !=
+	    NULL) {
 		log_warnx("person '%s' already has a valid certificate "
 		    "(serial %s); revoke it first", person, old->ie_serial);
 		goto err1;
@@ -965,7 +986,7 @@ dir_user_add(const char *dir, const struct dir_user *u,
 	ci.ci_cakey = p.p_cakey;
 	ci.ci_key = key;
 	ci.ci_not_before = u->du_valid_from_set ? u->du_valid_from :
-	    time(NULL) - SKEW;
+	    now - SKEW;
 	ci.ci_days = days;
 	if (new_serial(&p, &ci, res->dr_serial))
 		goto err1;
@@ -973,9 +994,26 @@ dir_user_add(const char *dir, const struct dir_user *u,
 	    u->du_name)) == NULL)
 		goto err1;
 
-	/* Files: key (perhaps encrypted), certificate, client config. */
+	/* Record it first: nothing issued may be missing from the index. */
+	if (entry_fill(&e, PKI_PERSON, x))
+		goto err2;
+	memcpy(e.ie_agency, u->du_agency, strlen(u->du_agency) + 1);
+	e.ie_kind = kind;
+	e.ie_role = role;
+	memcpy(e.ie_person, person, sizeof(person));
+	memcpy(e.ie_name, u->du_name, strlen(u->du_name) + 1);
+	if (index_add(&p.p_ix, &e) || mkpath(path, p.p_dir, "index.json"))
+		goto err2;
+
+	/* An earlier (revoked or expired) certificate's files move away. */
 	if ((rc = retire(&p, "users", person)))
 		goto err2;
+	if (index_save(&p.p_ix, path)) {
+		rc = ex_errno(errno, 1);
+		goto err2;
+	}
+
+	/* Files: key (perhaps encrypted), certificate, client config. */
 	rc = EX_SOFTWARE;
 	if (mkpath(res->dr_key, p.p_dir, "users/%s.key", person) ||
 	    mkpath(res->dr_cert, p.p_dir, "users/%s.crt", person) ||
@@ -990,22 +1028,6 @@ dir_user_add(const char *dir, const struct dir_user *u,
 	if ((rc = ini_write(res->dr_ini, u->du_url ? u->du_url : DIR_URL,
 	    path, res->dr_cert, res->dr_key)))
 		goto err2;
-
-	/* Record it. */
-	rc = EX_SOFTWARE;
-	if (entry_fill(&e, PKI_PERSON, x))
-		goto err2;
-	memcpy(e.ie_agency, u->du_agency, strlen(u->du_agency) + 1);
-	e.ie_kind = kind;
-	e.ie_role = role;
-	memcpy(e.ie_person, person, sizeof(person));
-	memcpy(e.ie_name, u->du_name, strlen(u->du_name) + 1);
-	if (index_add(&p.p_ix, &e) || mkpath(path, p.p_dir, "index.json"))
-		goto err2;
-	if (index_save(&p.p_ix, path)) {
-		rc = ex_errno(errno, 1);
-		goto err2;
-	}
 
 	res->dr_type = PKI_PERSON;
 	memcpy(res->dr_id, person, sizeof(person));

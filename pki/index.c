@@ -119,6 +119,29 @@ index_find(struct index *ix, enum pki_type type, const char *key,
 	return (NULL);
 }
 
+/**
+ * index_find_current(ix, type, key, now): As index_find, but the last
+ * entry that is neither revoked nor expired at ${now}; or NULL.
+ */
+struct index_entry *
+index_find_current(struct index *ix, enum pki_type type, const char *key,
+    time_t now)
+{
+	struct index_entry *e;
+	size_t i;
+
+	for (i = ix->ix_n; i > 0; i--) {
+		e = &ix->ix_ent[i - 1];
+		if (e->ie_type != type || e->ie_revoked ||
+		    e->ie_not_after < now)
+			continue;
+		if (strcmp(type == PKI_PERSON ? e->ie_person : e->ie_agency,
+		    key) == 0)
+			return (e);
+	}
+	return (NULL);
+}
+
 /* Set ${key} of ${o} to the string ${v}; NULL makes it null. */
 static int
 set_str(json_t *o, const char *key, const char *v)
@@ -350,8 +373,8 @@ entry_parse(const json_t *o, struct index_entry *e, const char **why)
 		return (-1);
 	if (e->ie_type != PKI_SERVER) {
 		*why = "bad agency";
-		if (get_str(o, "agency", e->ie_agency,
-		    sizeof(e->ie_agency)) || !refx_agency_id_valid(e->ie_agency))
+		if (get_str(o, "agency", e->ie_agency, sizeof(e->ie_agency)) ||
+		    !refx_agency_id_valid(e->ie_agency))
 			return (-1);
 		*why = "bad kind";
 		if (get_str(o, "kind", buf, sizeof(buf)) ||
@@ -364,8 +387,8 @@ entry_parse(const json_t *o, struct index_entry *e, const char **why)
 		    refx_role_parse(buf, &e->ie_role))
 			return (-1);
 		*why = "bad person";
-		if (get_str(o, "person", e->ie_person,
-		    sizeof(e->ie_person)) || !refx_person_id_valid(e->ie_person))
+		if (get_str(o, "person", e->ie_person, sizeof(e->ie_person)) ||
+		    !refx_person_id_valid(e->ie_person))
 			return (-1);
 	}
 	if (e->ie_type == PKI_SERVER) {

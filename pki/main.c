@@ -241,7 +241,7 @@ cmd_server(const struct cmd *c, const char *dir, int argc, char **argv)
 	printf("issued server certificate (serial %s)\n"
 	    "  certificate  %s\n"
 	    "  key          %s\n"
-	    "Restart refxd or send it SIGHUP to use it.\n", r.dr_serial,
+	    "Copy both to the server and restart refxd.\n", r.dr_serial,
 	    r.dr_cert, r.dr_key);
 	return (0);
 }
@@ -511,7 +511,7 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		usage(stderr, NULL);
+		log_warnx("no command (see '%s --help')", PROG);
 		return (EX_USAGE);
 	}
 

@@ -243,6 +243,13 @@ struct index_entry *index_find_serial(struct index *, const char *);
 struct index_entry *index_find(struct index *, enum pki_type, const char *,
     int);
 
+/**
+ * index_find_current(ix, type, key, now): As index_find, but the last
+ * entry that is neither revoked nor expired at ${now}; or NULL.
+ */
+struct index_entry *index_find_current(struct index *, enum pki_type,
+    const char *, time_t);
+
 /** index_type_name(type): "person", "unit" or "server". */
 const char *index_type_name(enum pki_type);
 

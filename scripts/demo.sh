@@ -65,6 +65,8 @@ crl = $D/pki/crl.pem
 database = $D/data/refx.db
 [directory]
 units = $D/pki/directory.pem
+[policy]
+file = $ROOT/etc/policy.json
 INI
 cat "$D/refxd.ini"
 refxd -c "$D/refxd.ini" 2>"$D/refxd.log" &

@@ -21,7 +21,7 @@ sqlite3
 openssl
 gnutls-bin
 curl
-faketime
+jq
 "
 
 missing=""

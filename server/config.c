@@ -46,6 +46,7 @@ static const struct key {
 	    0, 0 },
 	{ "directory", "units", K_STR, offsetof(struct config, c_directory),
 	    0, 0 },
+	{ "policy", "file", K_STR, offsetof(struct config, c_policy), 0, 0 },
 	{ "limits", "connections", K_UINT,
 	    offsetof(struct config, c_max_conns), 1, 65536 },
 	{ "limits", "connections_per_ip", K_UINT,
@@ -62,6 +63,7 @@ static const struct key {
 static const char *const required[][2] = {
 	{ "tls", "certificate" }, { "tls", "key" }, { "tls", "ca" },
 	{ "tls", "crl" }, { "storage", "database" }, { "directory", "units" },
+	{ "policy", "file" },
 };
 
 static void fail(struct parse *, int, const char *, ...)

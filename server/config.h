@@ -15,6 +15,7 @@ struct config {
 	char		*c_crl;			/* [tls] crl */
 	char		*c_database;		/* [storage] database */
 	char		*c_directory;		/* [directory] units */
+	char		*c_policy;		/* [policy] file */
 	unsigned	 c_max_conns;		/* [limits] connections */
 	unsigned	 c_max_conns_ip;	/* [limits] connections_per_ip */
 	unsigned	 c_idle_timeout;	/* [limits] idle_timeout (s) */

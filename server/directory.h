@@ -10,11 +10,18 @@ struct directory;
 struct json_t;
 struct tls;
 
+#include "refx/identity.h"
+
 /**
- * directory_open(tls, path, err, errlen): Load the PEM bundle ${path}.
- * Return the directory or NULL with a message in ${err}.
+ * directory_open(tls, path, crl, err, errlen): Load the PEM bundle ${path}
+ * and the CRL ${crl} served with it.  Return the directory or NULL with a
+ * message in ${err}.
  */
-struct directory *directory_open(struct tls *, const char *, char *, size_t);
+struct directory *directory_open(struct tls *, const char *, const char *,
+    char *, size_t);
+
+/** directory_unit_kind(dir, id, kind): Look up a unit.  0 or -1. */
+int directory_unit_kind(struct directory *, const char *, enum refx_kind *);
 
 /** directory_reload(dir, err, errlen): Re-read the bundle.  0 or -1. */
 int directory_reload(struct directory *, char *, size_t);

@@ -60,3 +60,13 @@ h_directory(struct request *rq, struct store_tx *tx)
 	rq->rq_resp = directory_get(rq->rq_srv->sv_dir);
 	return (rq->rq_resp != NULL ? REFX_OK : REFX_ENOMEM);
 }
+
+/* GET /v1/policy: the policy in force, exactly as loaded. */
+enum refx_err
+h_policy(struct request *rq, struct store_tx *tx)
+{
+
+	(void)tx;
+	rq->rq_resp = json_incref(rq->rq_srv->sv_policy_json);
+	return (rq->rq_resp != NULL ? REFX_OK : REFX_ENOMEM);
+}

@@ -3,8 +3,21 @@
 
 #include "server.h"
 
+/* h_basic.c */
 handler_fn h_whoami;
 handler_fn h_health;
 handler_fn h_directory;
+handler_fn h_policy;
+
+/* consents.c */
+handler_fn h_consent_record;
+handler_fn h_consent_list;
+handler_fn h_consent_show;
+handler_fn h_consent_withdraw;
+
+/* referrals.c */
+handler_fn h_referral_submit;
+handler_fn h_referral_list;
+handler_fn h_referral_pull;
 
 #endif /* !REFXD_HANDLERS_H */

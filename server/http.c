@@ -346,6 +346,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	pipeline_run(&rq);
 
 	status = http_status(rq.rq_err);
+	if (rq.rq_err == REFX_OK && rq.rq_status != 0)
+		status = rq.rq_status;
 	if (rq.rq_err == REFX_OK) {
 		ret = send_json(c, status, rq.rq_resp, rq.rq_id, NULL, 0);
 	} else {

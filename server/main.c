@@ -19,11 +19,15 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "refx/file.h"
+#include "refx/policy.h"
 #include "refx/log.h"
 #include "refx/sandbox.h"
 #include "refx/secret.h"
 
+#include "clock.h"
 #include "config.h"
 #include "directory.h"
 #include "http.h"
@@ -139,12 +143,49 @@ reload(struct server *sv)
 		    directory_count(sv->sv_dir));
 }
 
+/* Load the disclosure policy and the answer to GET /v1/policy. */
+static int
+load_policy(struct server *sv, const char *cfpath)
+{
+	uint8_t *data;
+	size_t len;
+	char err[256];
+	json_t *doc;
+
+	if (refx_file_read(sv->sv_cfg->c_policy, REFX_POLICY_MAX, &data,
+	    &len)) {
+		log_warn("%s: [policy] file: %s", cfpath, sv->sv_cfg->c_policy);
+		return (-1);
+	}
+	if ((sv->sv_policy = refx_policy_parse(data, len, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("%s: [policy] file: %s: %s", cfpath,
+		    sv->sv_cfg->c_policy, err);
+		free(data);
+		return (-1);
+	}
+	refx_hex(sv->sv_policy_hash, sizeof(sv->sv_policy_hash),
+	    refx_policy_hash(sv->sv_policy), REFX_HASH_LEN);
+	doc = json_loadb((const char *)data, len, 0, NULL);
+	free(data);
+	sv->sv_policy_json = json_pack("{s:s, s:s, s:o}", "version",
+	    refx_policy_version(sv->sv_policy), "hash", sv->sv_policy_hash,
+	    "document", doc);
+	if (sv->sv_policy_json == NULL)
+		return (-1);
+	log_info("policy %s sha256:%s", refx_policy_version(sv->sv_policy),
+	    sv->sv_policy_hash);
+	return (0);
+}
+
 /* Free what main() set up, in reverse order; NULL members are fine. */
 static void
 teardown(struct server *sv, struct http_tls *creds)
 {
 
 	store_close(sv->sv_store);
+	json_decref(sv->sv_policy_json);
+	refx_policy_free(sv->sv_policy);
 	directory_close(sv->sv_dir);
 	tls_close(sv->sv_tls);
 	if (creds->ht_key_pem != NULL)
@@ -224,10 +265,15 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if ((sv.sv_dir = directory_open(sv.sv_tls, sv.sv_cfg->c_directory,
-	    err, sizeof(err))) == NULL) {
+	    sv.sv_cfg->c_crl, err, sizeof(err))) == NULL) {
 		log_warnx("%s: %s", cfpath, err);
 		goto out;
 	}
+	if (load_policy(&sv, cfpath))
+		goto out;
+	if (clock_init() != 0)
+		log_warnx("REFXD_TEST_CLOCK_OFFSET is set: the clock is shifted "
+		    "by %ld s (for tests only)", clock_init());
 	if (check_only) {
 		printf("%s: configuration ok\n", cfpath);
 		rc = 0;

@@ -1,9 +1,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "refx/log.h"
 
-#include "policy.h"
+#include "access.h"
 #include "routes.h"
 #include "server.h"
 #include "store.h"
@@ -19,6 +21,37 @@ request_fail(struct request *rq, enum refx_err err, const char *fmt, ...)
 	vsnprintf(rq->rq_errmsg, sizeof(rq->rq_errmsg), fmt, ap);
 	va_end(ap);
 	return (err);
+}
+
+/**
+ * request_json(rq): The request body parsed as a JSON object (owned by
+ * the caller), or NULL after recording a 400 error naming the problem.
+ */
+json_t *
+request_json(struct request *rq)
+{
+	json_error_t e;
+	json_t *j;
+
+	if (rq->rq_body_len == 0) {
+		request_fail(rq, REFX_EINVAL, "request body is empty");
+		return (NULL);
+	}
+	/* Duplicate keys are refused: two parsers could read them apart. */
+	j = json_loadb((const char *)rq->rq_body, rq->rq_body_len,
+	    JSON_REJECT_DUPLICATES, &e);
+	if (j == NULL) {
+		request_fail(rq, REFX_EINVAL, "request body is not JSON: %s "
+		    "(at byte %d)", e.text, e.position);
+		return (NULL);
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		request_fail(rq, REFX_EINVAL, "request body must be a JSON "
+		    "object");
+		return (NULL);
+	}
+	return (j);
 }
 
 /**
@@ -46,10 +79,10 @@ pipeline_run(struct request *rq)
 			request_fail(rq, REFX_ENOTFOUND, "no such resource");
 		return;
 	}
-	if (!policy_allows(rq->rq_who, rt->rt_action)) {
+	if (!access_allows(rq->rq_who, rt->rt_action)) {
 		request_fail(rq, REFX_EDENIED, "role %s of %s may not %s",
 		    refx_role_name(rq->rq_who->id_role),
-		    rq->rq_who->id_agency, policy_action_name(rt->rt_action));
+		    rq->rq_who->id_agency, access_action_name(rt->rt_action));
 		return;
 	}
 	if ((err = store_begin(rq->rq_srv->sv_store, rt->rt_writes, &tx))) {

@@ -1,7 +1,7 @@
 #ifndef REFXD_ROUTES_H
 #define REFXD_ROUTES_H
 
-#include "policy.h"
+#include "access.h"
 #include "server.h"
 
 /* One entry of the routing table: data, not code. */
@@ -9,7 +9,7 @@ struct route {
 	const char		*rt_method;
 	const char		*rt_path;	/* '*' matches one id segment */
 	handler_fn		*rt_handler;
-	enum policy_action	 rt_action;
+	enum access_action	 rt_action;
 	int			 rt_writes;	/* needs a write transaction */
 };
 

@@ -17,6 +17,7 @@
 struct config;
 struct directory;
 struct json_t;
+struct refx_policy;
 struct store;
 struct store_tx;
 struct tls;
@@ -29,6 +30,9 @@ struct server {
 	struct store		*sv_store;
 	struct tls		*sv_tls;
 	struct directory	*sv_dir;
+	struct refx_policy	*sv_policy;
+	struct json_t		*sv_policy_json;	/* GET /v1/policy */
+	char			 sv_policy_hash[65];
 	time_t			 sv_started;
 	atomic_ulong		 sv_requests;	/* that reached a handler */
 	atomic_ulong		 sv_refused;	/* refused before a handler */
@@ -51,6 +55,7 @@ struct request {
 
 	/* The answer: a JSON body on success, an error otherwise. */
 	struct json_t			*rq_resp;	/* owned */
+	unsigned			 rq_status;	/* 0: 200 on success */
 	enum refx_err			 rq_err;
 	char				 rq_errmsg[256];
 	const char			*rq_allow;	/* set for 405 */
@@ -59,6 +64,12 @@ struct request {
 /** request_fail(rq, err, fmt, ...): Record an error answer; return ${err}. */
 enum refx_err request_fail(struct request *, enum refx_err, const char *, ...)
     __attribute__((format(printf, 3, 4)));
+
+/**
+ * request_json(rq): The request body parsed as a JSON object (owned by
+ * the caller), or NULL after recording a 400 error naming the problem.
+ */
+struct json_t *request_json(struct request *);
 
 /** pipeline_run(rq): Route, authorise, run the handler in a transaction. */
 void pipeline_run(struct request *);

@@ -1,4 +1,6 @@
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,89 @@ static const char *const migrations[] = {
 	") STRICT;"
 	"INSERT INTO meta(key, value) VALUES ('created_at',"
 	"  strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));",
+
+	/*
+	 * 2: consents and referrals.  Only what the server must enforce is
+	 * in clear: scope, validity, decisions, who sent what to whom.
+	 * Names and every field value are ciphertext (sealed, blob).
+	 */
+	"CREATE TABLE consents ("
+	"  id TEXT PRIMARY KEY,"
+	"  owner TEXT NOT NULL,"
+	"  recorded_by TEXT NOT NULL,"
+	"  recorded_at TEXT NOT NULL,"
+	"  valid_until TEXT NOT NULL,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('active', 'withdrawn', 'expired')),"
+	"  status_at TEXT,"
+	"  status_by TEXT,"
+	"  parties TEXT NOT NULL,"
+	"  blob BLOB NOT NULL"
+	") STRICT;"
+	"CREATE INDEX consents_owner ON consents(owner);"
+	"CREATE INDEX consents_active ON consents(status, valid_until);"
+	"CREATE TABLE consent_scope ("
+	"  consent_id TEXT NOT NULL REFERENCES consents(id),"
+	"  recipient TEXT NOT NULL,"
+	"  classes INTEGER NOT NULL,"
+	"  itemised INTEGER NOT NULL,"
+	"  withdrawn_at TEXT,"
+	"  PRIMARY KEY (consent_id, recipient)"
+	") STRICT;"
+	"CREATE INDEX consent_scope_recipient ON consent_scope(recipient);"
+	"CREATE TABLE consent_envelopes ("
+	"  consent_id TEXT NOT NULL REFERENCES consents(id),"
+	"  unit TEXT NOT NULL,"
+	"  sealed BLOB NOT NULL,"
+	"  PRIMARY KEY (consent_id, unit)"
+	") STRICT;"
+	"CREATE TABLE referrals ("
+	"  id TEXT PRIMARY KEY,"
+	"  sender_unit TEXT NOT NULL,"
+	"  sender_person TEXT NOT NULL,"
+	"  basis TEXT NOT NULL CHECK (basis IN ('consent', 'report-of-concern')),"
+	"  consent_id TEXT REFERENCES consents(id),"
+	"  created_at TEXT NOT NULL,"
+	"  policy_hash TEXT NOT NULL,"
+	"  manifest BLOB NOT NULL,"
+	"  signature BLOB NOT NULL,"
+	"  certificate TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX referrals_sender ON referrals(sender_unit);"
+	"CREATE INDEX referrals_consent ON referrals(consent_id);"
+	"CREATE TABLE referral_fields ("
+	"  referral_id TEXT NOT NULL REFERENCES referrals(id),"
+	"  name TEXT NOT NULL,"
+	"  class TEXT NOT NULL,"
+	"  blob BLOB NOT NULL,"
+	"  PRIMARY KEY (referral_id, name)"
+	") STRICT;"
+	"CREATE TABLE referral_recipients ("
+	"  referral_id TEXT NOT NULL REFERENCES referrals(id),"
+	"  recipient TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  fields TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('available', 'pulled',"
+	"    'consent-withdrawn', 'consent-expired')),"
+	"  PRIMARY KEY (referral_id, recipient)"
+	") STRICT;"
+	"CREATE INDEX referral_recipients_unit ON referral_recipients(recipient);"
+	"CREATE TABLE envelopes ("
+	"  referral_id TEXT NOT NULL REFERENCES referrals(id),"
+	"  recipient TEXT NOT NULL,"
+	"  sealed BLOB NOT NULL,"
+	"  PRIMARY KEY (referral_id, recipient)"
+	") STRICT;"
+	"CREATE TABLE disclosures ("
+	"  id INTEGER PRIMARY KEY,"
+	"  referral_id TEXT NOT NULL REFERENCES referrals(id),"
+	"  consent_id TEXT,"
+	"  recipient TEXT NOT NULL,"
+	"  person TEXT NOT NULL,"
+	"  classes TEXT NOT NULL,"
+	"  at TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX disclosures_consent ON disclosures(consent_id);",
 };
 
 /* Per-connection settings: durability, safety, waiting on locks. */
@@ -346,4 +431,171 @@ store_ping(struct store_tx *tx)
 	if (query_int(tx->tx_db, "SELECT count(*) FROM schema_version;", &v))
 		return (REFX_ESTORE);
 	return (v > 0 ? REFX_OK : REFX_ESTORE);
+}
+
+/* Statements are thin: the SQLite statement and its connection. */
+struct store_stmt {
+	sqlite3_stmt	*ss_stmt;
+	sqlite3		*ss_db;
+};
+
+/* Bind the parameters named by ${fmt}; return 0 or -1. */
+static int
+bind_params(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+	const char *s;
+	const void *p;
+	size_t len;
+	int64_t n;
+	int i, rc;
+
+	for (i = 1; *fmt != '\0'; fmt++, i++) {
+		switch (*fmt) {
+		case 't':
+			s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, i, s, -1,
+			    SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+			break;
+		case 'b':
+			p = va_arg(ap, const void *);
+			len = va_arg(ap, size_t);
+			if (len > INT32_MAX)
+				return (-1);
+			rc = sqlite3_bind_blob(st, i, p, (int)len,
+			    SQLITE_TRANSIENT);
+			break;
+		case 'i':
+			n = va_arg(ap, int64_t);
+			rc = sqlite3_bind_int64(st, i, n);
+			break;
+		default:
+			return (-1);
+		}
+		if (rc != SQLITE_OK)
+			return (-1);
+	}
+	return (0);
+}
+
+static struct store_stmt *
+vquery(struct store_tx *tx, const char *sql, const char *fmt, va_list ap)
+{
+	struct store_stmt *ss;
+
+	if ((ss = calloc(1, sizeof(*ss))) == NULL)
+		return (NULL);
+	ss->ss_db = tx->tx_db;
+	if (sqlite3_prepare_v2(tx->tx_db, sql, -1, &ss->ss_stmt, NULL) !=
+	    SQLITE_OK) {
+		log_warnx("store: prepare: %s", sqlite3_errmsg(tx->tx_db));
+		free(ss);
+		return (NULL);
+	}
+	if (bind_params(ss->ss_stmt, fmt, ap)) {
+		log_warnx("store: bind: %s", sqlite3_errmsg(tx->tx_db));
+		store_finalize(ss);
+		return (NULL);
+	}
+	return (ss);
+}
+
+/** store_query(tx, sql, fmt, ...): Prepare ${sql} and bind parameters. */
+struct store_stmt *
+store_query(struct store_tx *tx, const char *sql, const char *fmt, ...)
+{
+	struct store_stmt *ss;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ss = vquery(tx, sql, fmt, ap);
+	va_end(ap);
+	return (ss);
+}
+
+/** store_step(st): Advance: STORE_ROW, STORE_DONE or STORE_ERROR. */
+enum store_step
+store_step(struct store_stmt *ss)
+{
+
+	switch (sqlite3_step(ss->ss_stmt)) {
+	case SQLITE_ROW:
+		return (STORE_ROW);
+	case SQLITE_DONE:
+		return (STORE_DONE);
+	default:
+		return (STORE_ERROR);
+	}
+}
+
+/** store_col_text(st, i): Column ${i} as text, or NULL if NULL. */
+const char *
+store_col_text(struct store_stmt *ss, int i)
+{
+
+	return ((const char *)sqlite3_column_text(ss->ss_stmt, i));
+}
+
+/** store_col_blob(st, i, len): Column ${i} as bytes; NULL if empty. */
+const void *
+store_col_blob(struct store_stmt *ss, int i, size_t *len)
+{
+	const void *p;
+
+	p = sqlite3_column_blob(ss->ss_stmt, i);
+	*len = (size_t)sqlite3_column_bytes(ss->ss_stmt, i);
+	return (p);
+}
+
+/** store_col_int(st, i): Column ${i} as an integer. */
+int64_t
+store_col_int(struct store_stmt *ss, int i)
+{
+
+	return (sqlite3_column_int64(ss->ss_stmt, i));
+}
+
+/** store_finalize(st): Free ${st}; NULL is a no-op. */
+void
+store_finalize(struct store_stmt *ss)
+{
+
+	if (ss == NULL)
+		return;
+	sqlite3_finalize(ss->ss_stmt);
+	free(ss);
+}
+
+/** store_run(tx, sql, fmt, ...): Run a statement that returns no rows. */
+enum refx_err
+store_run(struct store_tx *tx, const char *sql, const char *fmt, ...)
+{
+	struct store_stmt *ss;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	ss = vquery(tx, sql, fmt, ap);
+	va_end(ap);
+	if (ss == NULL)
+		return (REFX_ESTORE);
+	rc = sqlite3_step(ss->ss_stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+			store_finalize(ss);
+			return (REFX_EEXIST);
+		}
+		log_warnx("store: %s", sqlite3_errmsg(tx->tx_db));
+		store_finalize(ss);
+		return (REFX_ESTORE);
+	}
+	store_finalize(ss);
+	return (REFX_OK);
+}
+
+/** store_changes(tx): Rows changed by the last statement. */
+int
+store_changes(struct store_tx *tx)
+{
+
+	return (sqlite3_changes(tx->tx_db));
 }

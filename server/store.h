@@ -10,6 +10,8 @@
  * after it, so that a later audit entry commits atomically with the
  * request's effect and the response leaves only after the commit.
  */
+#include <stdint.h>
+
 #include "refx/err.h"
 
 struct store;
@@ -49,5 +51,51 @@ void store_rollback(struct store_tx *);
 
 /** store_ping(tx): A trivial query, for health checks.  REFX_OK or not. */
 enum refx_err store_ping(struct store_tx *);
+
+/*
+ * Statements, for the server's data modules, without SQLite types.
+ * Parameters are always bound, never formatted into SQL.  ${fmt} names
+ * each parameter in order: 't' text (const char *, NULL binds NULL),
+ * 'b' blob (const void *, size_t), 'i' integer (int64_t).
+ */
+struct store_stmt;
+
+enum store_step {
+	STORE_ROW,
+	STORE_DONE,
+	STORE_ERROR,
+};
+
+/**
+ * store_query(tx, sql, fmt, ...): Prepare ${sql} and bind its parameters.
+ * Return the statement (finalize it with store_finalize) or NULL (logged).
+ */
+struct store_stmt *store_query(struct store_tx *, const char *,
+    const char *, ...);
+
+/** store_step(st): Advance: STORE_ROW, STORE_DONE or STORE_ERROR. */
+enum store_step store_step(struct store_stmt *);
+
+/** store_col_text(st, i): Column ${i} as text, or NULL if NULL. */
+const char *store_col_text(struct store_stmt *, int);
+
+/** store_col_blob(st, i, len): Column ${i} as bytes; NULL if empty. */
+const void *store_col_blob(struct store_stmt *, int, size_t *);
+
+/** store_col_int(st, i): Column ${i} as an integer. */
+int64_t store_col_int(struct store_stmt *, int);
+
+/** store_finalize(st): Free ${st}; NULL is a no-op. */
+void store_finalize(struct store_stmt *);
+
+/**
+ * store_run(tx, sql, fmt, ...): Run a statement that returns no rows.
+ * Return REFX_OK, REFX_EEXIST on a uniqueness or key conflict, or
+ * REFX_ESTORE.
+ */
+enum refx_err store_run(struct store_tx *, const char *, const char *, ...);
+
+/** store_changes(tx): Rows changed by the last statement. */
+int store_changes(struct store_tx *);
 
 #endif /* !REFXD_STORE_H */

@@ -33,4 +33,21 @@ char *refx_hex(char *, size_t, const uint8_t *, size_t);
 /** refx_random(buf, n): Fill ${buf} with ${n} random bytes. */
 void refx_random(void *, size_t);
 
+/**
+ * refx_b64_encode(in, len): Standard base64 (with padding) of ${in}, as a
+ * new NUL-terminated string (caller frees), or NULL.
+ */
+char *refx_b64_encode(const uint8_t *, size_t);
+
+/**
+ * refx_b64_decode(in, max, out, outlen): Decode the standard base64
+ * string ${in} (no whitespace) into a new buffer (caller frees), refusing
+ * results longer than ${max} bytes.  Return 0 or -1.
+ */
+int refx_b64_decode(const char *, size_t, uint8_t **, size_t *)
+    __attribute__((warn_unused_result));
+
+/** refx_sha256_hex(in, len, out): Lower-case hex SHA-256 of ${in}. */
+void refx_sha256_hex(const uint8_t *, size_t, char[65]);
+
 #endif /* !REFX_SECRET_H */

@@ -43,7 +43,7 @@ check "SIGTERM: finished requests in flight" grep -q "finishing requests" "$T/re
 
 # Restart on the same database: migrations are not re-applied.
 n1=$(grep -c "applied migration" "$T/refxd.log")
-check "first start applied migration 1 ($n1)" test "$n1" = 1
+check "first start applied the migrations ($n1)" test "$n1" -ge 1
 check "refxd restarts on its database" start_server
 n2=$(grep -c "applied migration" "$T/refxd.log")
 check "no migration re-applied on restart ($n2)" test "$n2" = 0

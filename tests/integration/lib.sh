@@ -88,6 +88,9 @@ database = $T/data/refx.db
 [directory]
 units = $T/pki/directory.pem
 
+[policy]
+file = ${POLICY:-$ROOT/etc/policy.json}
+
 [limits]
 connections = 64
 connections_per_ip = 32

@@ -21,6 +21,7 @@
 
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sodium.h>
 
 #include "refx/buf.h"
 #include "refx/cert.h"
@@ -29,6 +30,54 @@
 #include "refx/secret.h"
 
 #include "../../pki/pki.h"
+
+/*
+ * RAND_bytes as pki/ca.c sees it (this binary links with
+ * -Wl,--wrap=RAND_bytes): scripted values first, then the real thing.
+ * OpenSSL's own calls, inside libcrypto, are not affected.
+ */
+int __real_RAND_bytes(unsigned char *, int);
+int __wrap_RAND_bytes(unsigned char *, int);
+
+static struct {
+	uint8_t	s_val[4][CA_SERIAL_LEN];
+	int	s_n;
+	int	s_next;
+	int	s_calls;
+} script;
+
+int
+__wrap_RAND_bytes(unsigned char *buf, int num)
+{
+
+	script.s_calls++;
+	if (script.s_next < script.s_n && num == CA_SERIAL_LEN) {
+		memcpy(buf, script.s_val[script.s_next++], CA_SERIAL_LEN);
+		return (1);
+	}
+	return (__real_RAND_bytes(buf, num));
+}
+
+/* Queue ${hex} (up to 16 bytes, right-aligned) as the next serial. */
+static void
+script_add(const char *hex)
+{
+	uint8_t *v = script.s_val[script.s_n++];
+	size_t n = strlen(hex), i;
+
+	assert_true(n % 2 == 0 && n <= 2 * CA_SERIAL_LEN);
+	memset(v, 0, CA_SERIAL_LEN);
+	for (i = 0; i < n / 2; i++)
+		assert_int_equal(sodium_hex2bin(&v[CA_SERIAL_LEN - n / 2 + i],
+		    1, hex + 2 * i, 2, NULL, NULL, NULL), 0);
+}
+
+static void
+script_reset(void)
+{
+
+	memset(&script, 0, sizeof(script));
+}
 
 struct test_context {
 	char	dir[64];	/* the mkdtemp directory */
@@ -134,10 +183,13 @@ load(struct test_context *ctx, struct index *ix)
 static void
 test_init(void **state)
 {
+	static const char *const files[] = {
+		"ca.key", "ca.crt", "crl.pem", "index.json",
+	};
 	struct test_context *ctx = *state;
 	struct dir_result r;
-	uint8_t *a, *b;
-	size_t alen, blen;
+	uint8_t *a[4], *b;
+	size_t alen[4], blen, i;
 	struct index ix;
 	X509 *ca;
 
@@ -164,16 +216,21 @@ test_init(void **state)
 	assert_int_equal(ix.ix_crl_number, 1);
 	index_free(&ix);
 
-	/* A second init is refused and leaves the key alone. */
-	assert_int_equal(refx_file_read(at(ctx, "ca.key"), 4096, &a, &alen),
-	    0);
+	/* A second init is refused and leaves every file alone. */
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		assert_int_equal(refx_file_read(at(ctx, files[i]), 1 << 16,
+		    &a[i], &alen[i]), 0);
+		assert_true(alen[i] > 0);
+	}
 	assert_int_equal(dir_init(ctx->pki, "Other", 0, &r), EX_CANTCREAT);
-	assert_int_equal(refx_file_read(at(ctx, "ca.key"), 4096, &b, &blen),
-	    0);
-	assert_int_equal(alen, blen);
-	assert_memory_equal(a, b, alen);
-	free(a);
-	free(b);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		assert_int_equal(refx_file_read(at(ctx, files[i]), 1 << 16,
+		    &b, &blen), 0);
+		assert_int_equal(alen[i], blen);
+		assert_memory_equal(a[i], b, blen);
+		free(a[i]);
+		free(b);
+	}
 
 	/* Bad names and an uninitialised directory. */
 	assert_int_equal(dir_init(at(ctx, "x"), "", 0, &r), EX_DATAERR);
@@ -503,6 +560,7 @@ test_valid_from(void **state)
 	struct test_context *ctx = *state;
 	struct dir_user u;
 	struct dir_result r;
+	char old[CA_SERIAL_HEX_MAX + 1], path[256];
 	const char *why;
 	time_t nb, na, want;
 	X509 *ca, *x;
@@ -522,6 +580,26 @@ test_valid_from(void **state)
 	    REFX_ECRYPTO);
 	assert_string_equal(why, "certificate expired");
 	X509_free(x);
+
+	/* An expired certificate does not block a new one; it moves away. */
+	memcpy(old, r.dr_serial, sizeof(old));
+	u.du_valid_from_set = 0;
+	u.du_days = 0;
+	assert_int_equal(dir_user_add(ctx->pki, &u, &r), 0);
+	snprintf(path, sizeof(path), "users/revoked/old.timer-%s.crt", old);
+	assert_int_equal(access(at(ctx, path), F_OK), 0);
+	assert_non_null(x = refx_cert_read(r.dr_cert));
+	assert_int_equal(refx_cert_verify(ca, NULL, x, REFX_CERT_PERSON, &why),
+	    REFX_OK);
+	X509_free(x);
+
+	/* A pre-issued (future) one does block. */
+	u = user("ludvika-school-1", "submitter", "New Starter");
+	assert_int_equal(ca_date_parse("2099-01-01", &u.du_valid_from), 0);
+	u.du_valid_from_set = 1;
+	assert_int_equal(dir_user_add(ctx->pki, &u, &r), 0);
+	u.du_valid_from_set = 0;
+	assert_int_equal(dir_user_add(ctx->pki, &u, &r), EX_DATAERR);
 	X509_free(ca);
 }
 
@@ -537,6 +615,7 @@ test_serials(void **state)
 	char name[32];
 	size_t i, j;
 	int top = 0;
+	X509 *ca;
 
 	/* Positive, never zero. */
 	for (i = 0; i < 2000; i++) {
@@ -560,6 +639,36 @@ test_serials(void **state)
 			assert_string_not_equal(ix.ix_ent[i].ie_serial,
 			    ix.ix_ent[j].ie_serial);
 	index_free(&ix);
+
+	/* Scripted: the top bit is cleared, zero is never used. */
+	script_reset();
+	script_add("00000000000000000000000000000000");
+	script_add("ffffffffffffffffffffffffffffffff");
+	assert_int_equal(ca_serial_new(s), 0);
+	assert_int_equal(script.s_calls, 2);
+	assert_int_equal(ca_serial_hex(s, sizeof(s), hex), 0);
+	assert_string_equal(hex, "7fffffffffffffffffffffffffffffff");
+
+	/* A serial already issued, or the CA's, is drawn again. */
+	load(ctx, &ix);
+	script_reset();
+	script_add(ix.ix_ent[0].ie_serial);
+	script_add("11111111111111111111111111111111");
+	index_free(&ix);
+	u = user("dalarna-bup", "caseworker", "Twin One");
+	assert_int_equal(dir_user_add(ctx->pki, &u, &r), 0);
+	assert_int_equal(script.s_next, 2);
+	assert_string_equal(r.dr_serial, "11111111111111111111111111111111");
+	assert_non_null(ca = refx_cert_read(at(ctx, "ca.crt")));
+	assert_int_equal(ca_cert_serial(ca, hex), 0);
+	X509_free(ca);
+	script_reset();
+	script_add(hex);
+	script_add("22222222222222222222222222222222");
+	u = user("dalarna-bup", "caseworker", "Twin Two");
+	assert_int_equal(dir_user_add(ctx->pki, &u, &r), 0);
+	assert_string_equal(r.dr_serial, "22222222222222222222222222222222");
+	script_reset();
 
 	/* Canonical form of what an operator types. */
 	assert_int_equal(ca_serial_parse("00:AB:cd", hex), 0);

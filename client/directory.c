@@ -1,0 +1,360 @@
+/*
+ * The exchange's directory of units, verified by the client (the server
+ * is not trusted for keys), and who the caller is.  See directory.h.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "refx/cert.h"
+#include "refx/identity.h"
+#include "refx/log.h"
+#include "refx/secret.h"
+
+#include "cmd.h"
+#include "directory.h"
+
+#define DIRECTORY_MAX	NET_RESP_MAX	/* bytes of answer we accept */
+#define WHOAMI_MAX	(64 * 1024)
+#define UNITS_MAX	10000		/* units we accept */
+#define CERT_PEM_MAX	(64 * 1024)	/* bytes of a unit certificate */
+#define CRL_PEM_MAX	(8 * 1024 * 1024)	/* bytes of the CRL */
+#define KIND_MAX	32
+#define PEM_BEGIN	"-----BEGIN CERTIFICATE-----"
+#define CRL_BEGIN	"-----BEGIN X509 CRL-----"
+
+/* Return 1 if ${s} is exactly ${n} lower-case hex digits. */
+static int
+is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	if (strlen(s) != n)
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return (0);
+	return (1);
+}
+
+/* Refuse to decrypt: a CRL has no passphrase (OpenSSL would prompt). */
+static int
+no_pass(char *buf, int size, int rwflag, void *u)
+{
+
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return (-1);
+}
+
+/*
+ * Parse the directory's PEM CRL.  librefx reads CRLs only from files
+ * (refx_crl_read), so this one call to OpenSSL lives here.  Its
+ * signature is checked by refx_cert_verify, which is given it.
+ */
+static struct X509_crl_st *
+crl_parse(const char *pem, size_t len)
+{
+	BIO *bio;
+	X509_CRL *crl;
+
+	if (len == 0 || len > INT_MAX)
+		return (NULL);
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		return (NULL);
+	crl = PEM_read_bio_X509_CRL(bio, NULL, no_pass, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	return (crl);
+}
+
+/* Mark ${u} unusable with a reason. */
+static void __attribute__((format(printf, 2, 3)))
+unusable(struct dir_unit *u, const char *fmt, ...)
+{
+	va_list ap;
+
+	u->du_ok = 0;
+	memset(u->du_pk, 0, sizeof(u->du_pk));
+	u->du_fpr[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(u->du_why, sizeof(u->du_why), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Check the shape of one unit of the answer and fill ${u} with what the
+ * server claims; then verify its certificate and keep what it certifies.
+ * Return -1 only if the entry is malformed.
+ */
+static int
+check_unit(struct directory *d, json_t *e, struct dir_unit *u)
+{
+	const char *id, *k, *name, *pem, *fpr, *why;
+	struct refx_unit cu;
+	struct x509_st *cert;
+	char hex[DIR_FPR_HEX + 1];
+	json_t *v;
+
+	/* The form, as the server claims it. */
+	memset(u, 0, sizeof(*u));
+	if (!json_is_object(e))
+		return (-1);
+	id = cmd_json_str(e, "id", REFX_AGENCY_ID_MAX);
+	k = cmd_json_str(e, "kind", KIND_MAX);
+	name = cmd_json_str(e, "name", REFX_NAME_MAX);
+	pem = cmd_json_str(e, "certificate", CERT_PEM_MAX);
+	if (id == NULL || !refx_agency_id_valid(id) || k == NULL ||
+	    refx_kind_parse(k, &u->du_kind) || name == NULL || pem == NULL ||
+	    strncmp(pem, PEM_BEGIN, strlen(PEM_BEGIN)) != 0)
+		return (-1);
+	fpr = NULL;
+	if ((v = json_object_get(e, "fingerprint")) != NULL &&
+	    ((fpr = cmd_json_str(e, "fingerprint", DIR_FPR_HEX)) == NULL ||
+	    !is_hex(fpr, DIR_FPR_HEX)))
+		return (-1);
+	memcpy(u->du_id, id, strlen(id) + 1);
+	memcpy(u->du_name, name, strlen(name) + 1);
+
+	/* The certificate: CA, dates, CRL (and its signature), purpose. */
+	if ((cert = refx_cert_parse_pem((const uint8_t *)pem, strlen(pem)))
+	    == NULL) {
+		unusable(u, "its certificate cannot be parsed");
+		return (0);
+	}
+	if (refx_cert_verify(d->d_ca, d->d_crl, cert, REFX_CERT_UNIT, &why)) {
+		unusable(u, "its certificate failed verification: %s",
+		    why != NULL ? why : "unknown reason");
+		goto done;
+	}
+	if (refx_cert_unit(cert, &cu, &why)) {
+		unusable(u, "its certificate is not a unit certificate: %s",
+		    why != NULL ? why : "unknown reason");
+		goto done;
+	}
+
+	/* What the server says must be what the CA certified. */
+	refx_hex(hex, sizeof(hex), cu.u_fingerprint, sizeof(cu.u_fingerprint));
+	if (strcmp(cu.u_id, id) != 0)
+		unusable(u, "the directory lists it with the certificate of "
+		    "another unit");
+	else if (cu.u_kind != u->du_kind)
+		unusable(u, "the directory gives kind %s, its certificate %s",
+		    refx_kind_name(u->du_kind), refx_kind_name(cu.u_kind));
+	else if (strcmp(cu.u_name, name) != 0)
+		unusable(u, "the directory's name differs from its "
+		    "certificate's");
+	else if (fpr != NULL && strcmp(fpr, hex) != 0)
+		unusable(u, "the directory's fingerprint differs from its "
+		    "certificate's");
+	else {
+		u->du_ok = 1;
+		memcpy(u->du_pk, cu.u_x25519, sizeof(u->du_pk));
+		memcpy(u->du_fpr, hex, sizeof(hex));
+	}
+
+done:
+	refx_cert_free(cert);
+	return (0);
+}
+
+/**
+ * directory_parse(root, ca_path, err, errlen): Check the shape of the
+ * answer ${root} of GET /v1/directory, read the CA certificate
+ * ${ca_path} and the answer's CRL, and verify every unit.  Return the
+ * directory (free with directory_free), or NULL with a message in ${err}
+ * if the answer is malformed or the CA or CRL cannot be read (a unit
+ * that fails verification is not an error: it is marked).
+ */
+struct directory *
+directory_parse(json_t *root, const char *ca_path, char *err, size_t errlen)
+{
+	struct directory *d;
+	const char *crl;
+	json_t *units, *e;
+	size_t i, j;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto err0;
+	}
+
+	/* The CA we were configured with: the only trust anchor. */
+	if ((d->d_ca = refx_cert_read(ca_path)) == NULL) {
+		snprintf(err, errlen, "cannot read the exchange CA certificate "
+		    "%s", ca_path);
+		goto err1;
+	}
+
+	/* The CRL is required: without it revoked units would pass. */
+	if (!json_is_object(root) ||
+	    (crl = cmd_json_str(root, "crl", CRL_PEM_MAX)) == NULL ||
+	    strncmp(crl, CRL_BEGIN, strlen(CRL_BEGIN)) != 0) {
+		snprintf(err, errlen, "directory: the server's answer has no "
+		    "CRL; cannot check units for revocation");
+		goto err1;
+	}
+	if ((d->d_crl = crl_parse(crl, strlen(crl))) == NULL) {
+		snprintf(err, errlen, "directory: the server's CRL cannot be "
+		    "parsed");
+		goto err1;
+	}
+
+	/* Every unit, each id once. */
+	units = json_object_get(root, "units");
+	if (!json_is_array(units) || json_array_size(units) > UNITS_MAX)
+		goto bad;
+	if (json_array_size(units) > 0 && (d->d_units =
+	    calloc(json_array_size(units), sizeof(*d->d_units))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto err1;
+	}
+	json_array_foreach(units, i, e) {
+		if (check_unit(d, e, &d->d_units[i]))
+			goto bad;
+		for (j = 0; j < i; j++)
+			if (strcmp(d->d_units[j].du_id, d->d_units[i].du_id)
+			    == 0)
+				goto bad;
+		d->d_n = i + 1;
+	}
+	return (d);
+
+bad:
+	snprintf(err, errlen, "directory: the server's answer is malformed");
+err1:
+	directory_free(d);
+err0:
+	return (NULL);
+}
+
+/**
+ * directory_fetch(c, dir, root): GET /v1/directory and parse it against
+ * the configured CA.  ${root} may be NULL; else it receives the answer
+ * (json_decref it).  Return EX_OK, or a sysexits(3) code after reporting
+ * the failure.
+ */
+int
+directory_fetch(struct cmd_ctx *c, struct directory **dir, json_t **rootp)
+{
+	char err[512];
+	json_t *root;
+	int ex;
+
+	*dir = NULL;
+	if (rootp != NULL)
+		*rootp = NULL;
+	if ((ex = cmd_call(c, NET_GET, "/v1/directory", NULL, DIRECTORY_MAX,
+	    &root)) != EX_OK)
+		return (ex);
+	if ((*dir = directory_parse(root, c->c_cf.cc_ca, err, sizeof(err)))
+	    == NULL) {
+		log_warnx("%s", err);
+		json_decref(root);
+		return (EX_PROTOCOL);
+	}
+	if (rootp != NULL)
+		*rootp = root;
+	else
+		json_decref(root);
+	return (EX_OK);
+}
+
+/** directory_free(d): Free ${d}; NULL is a no-op. */
+void
+directory_free(struct directory *d)
+{
+
+	if (d == NULL)
+		return;
+	free(d->d_units);
+	refx_crl_free(d->d_crl);
+	refx_cert_free(d->d_ca);
+	free(d);
+}
+
+/** directory_get(d, id): The unit ${id}, usable or not, or NULL. */
+const struct dir_unit *
+directory_get(const struct directory *d, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < d->d_n; i++)
+		if (strcmp(d->d_units[i].du_id, id) == 0)
+			return (&d->d_units[i]);
+	return (NULL);
+}
+
+/**
+ * directory_usable(d, id, u): Find the unit ${id} and check that its
+ * certificate verified.  Return EX_OK with ${u}, or report in plain
+ * words which unit cannot be used and why, and return EX_DATAERR.
+ */
+int
+directory_usable(const struct directory *d, const char *id,
+    const struct dir_unit **u)
+{
+	char ib[4 * REFX_AGENCY_ID_MAX + 1];
+
+	if ((*u = directory_get(d, id)) == NULL) {
+		log_warnx("unit %s is not in the exchange's directory",
+		    cmd_escape(ib, sizeof(ib), id));
+		return (EX_DATAERR);
+	}
+	if (!(*u)->du_ok) {
+		log_warnx("unit %s cannot be used: %s", (*u)->du_id,
+		    (*u)->du_why);
+		*u = NULL;
+		return (EX_DATAERR);
+	}
+	return (EX_OK);
+}
+
+/**
+ * directory_me(c, me): GET /v1/whoami and check its form.  Return EX_OK
+ * or a sysexits(3) code after reporting the failure.
+ */
+int
+directory_me(struct cmd_ctx *c, struct dir_me *me)
+{
+	const char *agency, *kind, *role, *person, *name, *fpr;
+	json_t *root;
+	int ex;
+
+	memset(me, 0, sizeof(*me));
+	if ((ex = cmd_call(c, NET_GET, "/v1/whoami", NULL, WHOAMI_MAX,
+	    &root)) != EX_OK)
+		return (ex);
+	agency = cmd_json_str(root, "agency", REFX_AGENCY_ID_MAX);
+	kind = cmd_json_str(root, "kind", KIND_MAX);
+	role = cmd_json_str(root, "role", KIND_MAX);
+	person = cmd_json_str(root, "person", REFX_PERSON_ID_MAX);
+	name = cmd_json_str(root, "name", REFX_NAME_MAX);
+	fpr = cmd_json_str(root, "fingerprint", DIR_FPR_HEX);
+	if (agency == NULL || !refx_agency_id_valid(agency) ||
+	    kind == NULL || refx_kind_parse(kind, &me->dm_kind) ||
+	    role == NULL || refx_role_parse(role, &me->dm_role) ||
+	    person == NULL || !refx_person_id_valid(person) ||
+	    name == NULL || fpr == NULL || !is_hex(fpr, DIR_FPR_HEX)) {
+		log_warnx("whoami: the server's answer is malformed");
+		json_decref(root);
+		return (EX_PROTOCOL);
+	}
+	memcpy(me->dm_unit, agency, strlen(agency) + 1);
+	memcpy(me->dm_person, person, strlen(person) + 1);
+	memcpy(me->dm_name, name, strlen(name) + 1);
+	memcpy(me->dm_fpr, fpr, strlen(fpr) + 1);
+	json_decref(root);
+	return (EX_OK);
+}

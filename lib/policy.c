@@ -1,0 +1,575 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "refx/policy.h"
+
+#define POLICY_DOCUMENT	"refx-policy"
+#define VERSION_MAX	64	/* bytes of "version" */
+#define REF_MAX		1024	/* bytes of a legal reference */
+#define KEY_SHOW_MAX	40	/* longest key quoted in a message */
+
+/* One cell of the matrix: the rule and its legal reference. */
+struct cell {
+	enum refx_rule	 c_rule;
+	char		*c_ref;
+};
+
+struct refx_policy {
+	char		*p_version;
+	uint8_t		 p_hash[REFX_HASH_LEN];
+	struct cell	 p_cells[REFX_CLASS_COUNT][REFX_KIND_COUNT];
+	refx_classes	 p_concern_classes;	/* report of concern: what */
+	unsigned	 p_concern_kinds;	/* ... and to which kinds */
+	char		*p_concern_ref;
+};
+
+static const char *const rules[] = {
+	[REFX_RULE_NEVER] = "never",
+	[REFX_RULE_CONSENT] = "consent",
+	[REFX_RULE_ITEMISED] = "itemised",
+	[REFX_RULE_CONCERN] = "concern",
+};
+#define NRULES	(sizeof(rules) / sizeof(rules[0]))
+
+static const char *const bases[] = {
+	[REFX_BASIS_CONSENT] = "consent",
+	[REFX_BASIS_CONCERN] = "report-of-concern",
+};
+#define NBASES	(sizeof(bases) / sizeof(bases[0]))
+
+static int fail(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Write a message to ${err}; return -1. */
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return (-1);
+}
+
+/* Make ${key}, from the input, safe to quote in a message. */
+static const char *
+show_key(const char *key)
+{
+	size_t i, n = strlen(key);
+
+	if (n == 0 || n > KEY_SHOW_MAX)
+		return ("(unprintable)");
+	for (i = 0; i < n; i++)
+		if (!((key[i] >= 'a' && key[i] <= 'z') ||
+		    (key[i] >= 'A' && key[i] <= 'Z') ||
+		    (key[i] >= '0' && key[i] <= '9') ||
+		    key[i] == '_' || key[i] == '-' || key[i] == '.'))
+			return ("(unprintable)");
+	return (key);
+}
+
+/* Replace every byte outside printable ASCII in ${s} with '?'. */
+static void
+sanitize(char *s)
+{
+
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+/* Check that every key of object ${v} is in ${keys}. */
+static int
+known_keys(json_t *v, const char *const *keys, size_t nkeys,
+    const char *path, char *err, size_t errlen)
+{
+	json_t *x;
+	const char *key;
+	size_t i;
+
+	json_object_foreach(v, key, x) {
+		for (i = 0; i < nkeys; i++)
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		if (i == nkeys && path[0] == '\0')
+			return (fail(err, errlen, "%s: unknown key",
+			    show_key(key)));
+		if (i == nkeys)
+			return (fail(err, errlen, "%s.%s: unknown key", path,
+			    show_key(key)));
+	}
+	return (0);
+}
+
+/*
+ * A legal reference or other text for people: a non-empty string of at
+ * most ${max} bytes of UTF-8 without control characters.  Return a copy
+ * (caller frees), or NULL with a message.
+ */
+static char *
+text_dup(json_t *v, size_t max, const char *path, char *err, size_t errlen)
+{
+	char *s;
+
+	if (v == NULL) {
+		fail(err, errlen, "%s: missing", path);
+		return (NULL);
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		fail(err, errlen, "%s: must be a non-empty string", path);
+		return (NULL);
+	}
+	if (json_string_length(v) > max) {
+		fail(err, errlen, "%s: longer than %zu bytes", path, max);
+		return (NULL);
+	}
+	if (!refx_utf8_valid(json_string_value(v), json_string_length(v), 0)) {
+		fail(err, errlen, "%s: contains a control character", path);
+		return (NULL);
+	}
+	if ((s = strdup(json_string_value(v))) == NULL)
+		fail(err, errlen, "%s: out of memory", path);
+	return (s);
+}
+
+/* One cell: {"rule": ..., "ref": ...}. */
+static int
+parse_cell(struct cell *c, json_t *v, const char *path, char *err,
+    size_t errlen)
+{
+	static const char *const keys[] = { "rule", "ref" };
+	char sub[160];
+	const char *s;
+	size_t i;
+	int n;
+
+	if (!json_is_object(v))
+		return (fail(err, errlen, "%s: must be an object", path));
+	if (known_keys(v, keys, sizeof(keys) / sizeof(keys[0]), path, err,
+	    errlen))
+		return (-1);
+	if (json_object_get(v, "rule") == NULL)
+		return (fail(err, errlen, "%s.rule: missing", path));
+	s = json_string_value(json_object_get(v, "rule"));
+	for (i = 0; s != NULL && i < NRULES; i++)
+		if (strcmp(s, rules[i]) == 0)
+			break;
+	if (s == NULL || i == NRULES)
+		return (fail(err, errlen, "%s.rule: unknown rule '%s' (never, "
+		    "consent, itemised or concern)", path,
+		    s != NULL ? show_key(s) : "(not a string)"));
+	c->c_rule = (enum refx_rule)i;
+	n = snprintf(sub, sizeof(sub), "%s.ref", path);
+	if (n < 0 || (size_t)n >= sizeof(sub))
+		return (fail(err, errlen, "%s: path too long", path));
+	if ((c->c_ref = text_dup(json_object_get(v, "ref"), REF_MAX, sub, err,
+	    errlen)) == NULL)
+		return (-1);
+	return (0);
+}
+
+/* "rules": class -> kind -> cell, complete. */
+static int
+parse_rules(struct refx_policy *p, json_t *v, char *err, size_t errlen)
+{
+	json_t *row, *cv;
+	const char *ckey, *kkey;
+	char path[160];
+	enum refx_class c;
+	enum refx_kind k;
+	int i, j, n;
+
+	if (v == NULL)
+		return (fail(err, errlen, "rules: missing"));
+	if (!json_is_object(v))
+		return (fail(err, errlen, "rules: must be an object"));
+	json_object_foreach(v, ckey, row) {
+		if (refx_class_parse(ckey, &c))
+			return (fail(err, errlen, "rules.%s: unknown class",
+			    show_key(ckey)));
+		if (!json_is_object(row))
+			return (fail(err, errlen, "rules.%s: must be an object",
+			    ckey));
+		json_object_foreach(row, kkey, cv) {
+			if (refx_kind_parse(kkey, &k))
+				return (fail(err, errlen, "rules.%s.%s: "
+				    "unknown kind", ckey, show_key(kkey)));
+			n = snprintf(path, sizeof(path), "rules.%s.%s", ckey,
+			    kkey);
+			if (n < 0 || (size_t)n >= sizeof(path))
+				return (fail(err, errlen, "rules: path too "
+				    "long"));
+			if (parse_cell(&p->p_cells[c][k], cv, path, err,
+			    errlen))
+				return (-1);
+		}
+	}
+
+	/* Every class x every kind: a missing cell is an error, not "never". */
+	for (i = 0; i < REFX_CLASS_COUNT; i++) {
+		if (json_object_get(v, refx_class_name((enum refx_class)i)) ==
+		    NULL)
+			return (fail(err, errlen, "rules.%s: missing",
+			    refx_class_name((enum refx_class)i)));
+		for (j = 0; j < REFX_KIND_COUNT; j++)
+			if (p->p_cells[i][j].c_ref == NULL)
+				return (fail(err, errlen,
+				    "rules.%s.%s: missing",
+				    refx_class_name((enum refx_class)i),
+				    refx_kind_name((enum refx_kind)j)));
+	}
+	return (0);
+}
+
+/* "report_of_concern": {"to_kinds": [...], "classes": [...], "ref"}. */
+static int
+parse_concern(struct refx_policy *p, json_t *v, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "to_kinds", "classes", "ref" };
+	json_t *a;
+	const char *s;
+	enum refx_class c;
+	enum refx_kind k;
+	size_t i;
+
+	if (v == NULL)
+		return (fail(err, errlen, "report_of_concern: missing"));
+	if (!json_is_object(v))
+		return (fail(err, errlen, "report_of_concern: must be an "
+		    "object"));
+	if (known_keys(v, keys, sizeof(keys) / sizeof(keys[0]),
+	    "report_of_concern", err, errlen))
+		return (-1);
+
+	/* To which kinds. */
+	if (!json_is_array(a = json_object_get(v, "to_kinds")))
+		return (fail(err, errlen, "report_of_concern.to_kinds: must "
+		    "be an array"));
+	for (i = 0; i < json_array_size(a); i++) {
+		s = json_string_value(json_array_get(a, i));
+		if (refx_kind_parse(s, &k))
+			return (fail(err, errlen, "report_of_concern.to_kinds"
+			    "[%zu]: unknown kind", i));
+		if (p->p_concern_kinds & (1u << k))
+			return (fail(err, errlen, "report_of_concern.to_kinds"
+			    "[%zu]: duplicate", i));
+		p->p_concern_kinds |= 1u << k;
+	}
+
+	/* Which classes. */
+	if (!json_is_array(a = json_object_get(v, "classes")))
+		return (fail(err, errlen, "report_of_concern.classes: must "
+		    "be an array"));
+	for (i = 0; i < json_array_size(a); i++) {
+		s = json_string_value(json_array_get(a, i));
+		if (refx_class_parse(s, &c))
+			return (fail(err, errlen, "report_of_concern.classes"
+			    "[%zu]: unknown class", i));
+		if (p->p_concern_classes & REFX_CLASS_BIT(c))
+			return (fail(err, errlen, "report_of_concern.classes"
+			    "[%zu]: duplicate", i));
+		p->p_concern_classes |= REFX_CLASS_BIT(c);
+	}
+
+	if ((p->p_concern_ref = text_dup(json_object_get(v, "ref"), REF_MAX,
+	    "report_of_concern.ref", err, errlen)) == NULL)
+		return (-1);
+	return (0);
+}
+
+/* "version": 1-64 of [A-Za-z0-9._-]. */
+static int
+parse_version(struct refx_policy *p, json_t *v, char *err, size_t errlen)
+{
+	const char *s;
+
+	if (v == NULL)
+		return (fail(err, errlen, "version: missing"));
+	s = json_string_value(v);
+	if (s == NULL || strlen(s) > VERSION_MAX ||
+	    strcmp(show_key(s), s) != 0)
+		return (fail(err, errlen, "version: must be 1-%d of "
+		    "[A-Za-z0-9._-]", VERSION_MAX));
+	if ((p->p_version = strdup(s)) == NULL)
+		return (fail(err, errlen, "version: out of memory"));
+	return (0);
+}
+
+/**
+ * refx_policy_parse(json, len, err, errlen): Parse and check a policy
+ * document: every class x every kind must have a rule and a non-empty
+ * legal reference; unknown keys are errors.  Return it (free with
+ * refx_policy_free) or NULL with a message naming the offending key.
+ */
+struct refx_policy *
+refx_policy_parse(const uint8_t *json, size_t len, char *err, size_t errlen)
+{
+	static const char *const keys[] = {
+		"document", "version", "description", "rules",
+		"report_of_concern"
+	};
+	struct refx_policy *p;
+	json_t *root, *v;
+	json_error_t je;
+	const char *s;
+	char *desc;
+
+	if (json == NULL) {
+		fail(err, errlen, "policy: no input");
+		goto err0;
+	}
+	if (len > REFX_POLICY_MAX) {
+		fail(err, errlen, "policy: larger than %d bytes",
+		    REFX_POLICY_MAX);
+		goto err0;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		fail(err, errlen, "policy: out of memory");
+		goto err0;
+	}
+	if ((root = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES,
+	    &je)) == NULL) {
+		sanitize(je.text);
+		fail(err, errlen, "policy: invalid JSON at line %d column %d: "
+		    "%s", je.line, je.column, je.text);
+		goto err1;
+	}
+	if (!json_is_object(root)) {
+		fail(err, errlen, "policy: must be a JSON object");
+		goto err2;
+	}
+	if (known_keys(root, keys, sizeof(keys) / sizeof(keys[0]), "", err,
+	    errlen))
+		goto err2;
+	s = json_string_value(json_object_get(root, "document"));
+	if (s == NULL || strcmp(s, POLICY_DOCUMENT) != 0) {
+		fail(err, errlen, "document: must be \"%s\"", POLICY_DOCUMENT);
+		goto err2;
+	}
+	if ((v = json_object_get(root, "description")) != NULL) {
+		if ((desc = text_dup(v, REFX_POLICY_MAX, "description", err,
+		    errlen)) == NULL)
+			goto err2;
+		free(desc);
+	}
+	if (parse_version(p, json_object_get(root, "version"), err, errlen) ||
+	    parse_rules(p, json_object_get(root, "rules"), err, errlen) ||
+	    parse_concern(p, json_object_get(root, "report_of_concern"), err,
+	    errlen))
+		goto err2;
+
+	/* What the policy is, exactly: clients compare this hash. */
+	crypto_hash_sha256(p->p_hash, json, len);
+	json_decref(root);
+	return (p);
+
+err2:
+	json_decref(root);
+err1:
+	refx_policy_free(p);
+err0:
+	return (NULL);
+}
+
+/** refx_policy_free(p): Free ${p}; NULL is a no-op. */
+void
+refx_policy_free(struct refx_policy *p)
+{
+	int i, j;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < REFX_CLASS_COUNT; i++)
+		for (j = 0; j < REFX_KIND_COUNT; j++)
+			free(p->p_cells[i][j].c_ref);
+	free(p->p_concern_ref);
+	free(p->p_version);
+	free(p);
+}
+
+/** refx_policy_version(p): The document's "version" string. */
+const char *
+refx_policy_version(const struct refx_policy *p)
+{
+
+	return (p->p_version);
+}
+
+/** refx_policy_hash(p): SHA-256 of the exact bytes parsed. */
+const uint8_t *
+refx_policy_hash(const struct refx_policy *p)
+{
+
+	return (p->p_hash);
+}
+
+/* Return 1 if ${kind} and ${cls} are in range. */
+static int
+in_range(enum refx_kind kind, enum refx_class cls)
+{
+
+	return ((unsigned)kind < REFX_KIND_COUNT &&
+	    (unsigned)cls < REFX_CLASS_COUNT);
+}
+
+/** refx_policy_rule(p, kind, cls, ref): The cell, and its legal reference. */
+enum refx_rule
+refx_policy_rule(const struct refx_policy *p, enum refx_kind kind,
+    enum refx_class cls, const char **ref)
+{
+
+	if (!in_range(kind, cls)) {
+		if (ref != NULL)
+			*ref = "";
+		return (REFX_RULE_NEVER);
+	}
+	if (ref != NULL)
+		*ref = p->p_cells[cls][kind].c_ref;
+	return (p->p_cells[cls][kind].c_rule);
+}
+
+/**
+ * refx_policy_concern(p, kind, cls, ref): Return 1 if a report of concern
+ * may carry class ${cls} to a unit of kind ${kind}, else 0; ${ref} gets
+ * the legal reference of the report-of-concern rule.
+ */
+int
+refx_policy_concern(const struct refx_policy *p, enum refx_kind kind,
+    enum refx_class cls, const char **ref)
+{
+
+	if (ref != NULL)
+		*ref = p->p_concern_ref;
+	if (!in_range(kind, cls))
+		return (0);
+	return ((p->p_concern_kinds & (1u << kind)) != 0 &&
+	    (p->p_concern_classes & REFX_CLASS_BIT(cls)) != 0);
+}
+
+/**
+ * refx_policy_allows(p, basis, kind, cls, consented, itemised, why,
+ * whylen): May a field of class ${cls} go to a unit of kind ${kind} under
+ * ${basis}?  ${consented} and ${itemised} say what the consent covers for
+ * that recipient (ignored for a report of concern).  Return 1, or 0 with
+ * a sentence naming the class, the rule and its legal reference in ${why}.
+ */
+int
+refx_policy_allows(const struct refx_policy *p, enum refx_basis basis,
+    enum refx_kind kind, enum refx_class cls, int consented, int itemised,
+    char *why, size_t whylen)
+{
+	const struct cell *c;
+	const char *cn, *kn;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (p == NULL || !in_range(kind, cls)) {
+		fail(why, whylen, "unknown class or recipient kind");
+		return (0);
+	}
+	cn = refx_class_name(cls);
+	kn = refx_kind_name(kind);
+
+	/* A report of concern: its own list, whatever the consent says. */
+	if (basis == REFX_BASIS_CONCERN) {
+		if (refx_policy_concern(p, kind, cls, NULL))
+			return (1);
+		fail(why, whylen, "class '%s' may not go to %s in a report of "
+		    "concern (%s)", cn, kn, p->p_concern_ref);
+		return (0);
+	}
+	if (basis != REFX_BASIS_CONSENT) {
+		fail(why, whylen, "unknown legal basis");
+		return (0);
+	}
+
+	/* Consent: the cell decides; itemised consent is consent too. */
+	c = &p->p_cells[cls][kind];
+	switch (c->c_rule) {
+	case REFX_RULE_CONSENT:
+		if (consented || itemised)
+			return (1);
+		fail(why, whylen, "class '%s' may go to %s only with consent "
+		    "(%s)", cn, kn, c->c_ref);
+		return (0);
+	case REFX_RULE_ITEMISED:
+		if (itemised)
+			return (1);
+		fail(why, whylen, "class '%s' may go to %s only with itemised "
+		    "consent (%s)", cn, kn, c->c_ref);
+		return (0);
+	case REFX_RULE_CONCERN:
+		fail(why, whylen, "class '%s' may go to %s only in a report of "
+		    "concern (%s)", cn, kn, c->c_ref);
+		return (0);
+	case REFX_RULE_NEVER:
+		break;
+	}
+	fail(why, whylen, "class '%s' may never go to %s (%s)", cn, kn,
+	    c->c_ref);
+	return (0);
+}
+
+/**
+ * refx_policy_allowed_set(p, basis, kind, consented, itemised): The set of
+ * classes allowed to a recipient of ${kind} whose consent covers the
+ * classes ${consented}, of which ${itemised} were itemised.
+ */
+refx_classes
+refx_policy_allowed_set(const struct refx_policy *p, enum refx_basis basis,
+    enum refx_kind kind, refx_classes consented, refx_classes itemised)
+{
+	refx_classes set = 0;
+	int i;
+
+	for (i = 0; i < REFX_CLASS_COUNT; i++)
+		if (refx_policy_allows(p, basis, kind, (enum refx_class)i,
+		    (consented & REFX_CLASS_BIT(i)) != 0,
+		    (itemised & REFX_CLASS_BIT(i)) != 0, NULL, 0))
+			set |= REFX_CLASS_BIT(i);
+	return (set);
+}
+
+/** refx_rule_name(r): "never", "consent", "itemised", "concern". */
+const char *
+refx_rule_name(enum refx_rule r)
+{
+
+	if ((unsigned)r >= NRULES)
+		return ("?");
+	return (rules[r]);
+}
+
+/** refx_basis_name(b) / refx_basis_parse(s, b): "consent", "report-of-concern". */
+const char *
+refx_basis_name(enum refx_basis b)
+{
+
+	if ((unsigned)b >= NBASES)
+		return ("?");
+	return (bases[b]);
+}
+
+/** refx_basis_name(b) / refx_basis_parse(s, b): "consent", "report-of-concern". */
+int
+refx_basis_parse(const char *s, enum refx_basis *b)
+{
+	size_t i;
+
+	if (s == NULL)
+		return (-1);
+	for (i = 0; i < NBASES; i++)
+		if (strcmp(s, bases[i]) == 0) {
+			*b = (enum refx_basis)i;
+			return (0);
+		}
+	return (-1);
+}

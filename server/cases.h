@@ -1,0 +1,56 @@
+#ifndef REFXD_CASES_H
+#define REFXD_CASES_H
+
+/*
+ * What consents.c and referrals.c share: consent state as the server
+ * enforces it, and small JSON checks for request bodies.
+ */
+#include <stddef.h>
+
+#include "refx/schema.h"
+
+struct json_t;
+struct request;
+struct store_tx;
+
+/* A consent as far as the server enforces it. */
+struct consent_state {
+	char	cs_owner[64];
+	char	cs_status[16];		/* active, withdrawn, expired */
+	char	cs_valid_until[11];
+	int	cs_valid;		/* active, in date, every party yes */
+	char	cs_reason[160];		/* why not valid */
+};
+
+/**
+ * consent_sweep(tx): Expire consents past their date, deleting the
+ * envelopes of every recipient of their referrals.  Run at the start of
+ * every consent and referral request.  Return REFX_OK or REFX_ESTORE.
+ */
+int consent_sweep(struct store_tx *);
+
+/**
+ * consent_get(tx, id, cs): Load consent ${id}.  Return 0, 1 if there is
+ * no such consent, or -1 on a storage error.
+ */
+int consent_get(struct store_tx *, const char *, struct consent_state *);
+
+/**
+ * consent_scope(tx, id, recipient, classes, itemised): The classes consent
+ * ${id} covers for ${recipient}.  Return 0, 1 if the recipient is not (or
+ * no longer) covered, or -1 on a storage error.
+ */
+int consent_scope(struct store_tx *, const char *, const char *,
+    refx_classes *, refx_classes *);
+
+/* JSON checks: each records a 400 naming ${what} and returns -1. */
+const char *json_str(struct request *, struct json_t *, const char *,
+    size_t, const char *);
+int json_only_keys(struct request *, struct json_t *, const char *const *,
+    const char *);
+int date_valid(const char *);
+int classes_from_json(struct request *, struct json_t *, refx_classes *,
+    const char *);
+struct json_t *classes_to_json(refx_classes);
+
+#endif /* !REFXD_CASES_H */

@@ -1,0 +1,884 @@
+/*
+ * Consent: recorded at the school, enforced by the server.
+ *
+ * The server keeps only what it must enforce in clear: the scope (which
+ * recipient may receive which classes, which of them itemised), the date
+ * it runs to, its status, and each party's role, custody or maturity and
+ * decision.  Names, dates, how consent was obtained and the maturity
+ * assessment arrive sealed (a field blob plus envelopes to the owner and
+ * the recipients) and are stored as they came.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "refx/envelope.h"
+#include "refx/secret.h"
+
+#include "cases.h"
+#include "clock.h"
+#include "directory.h"
+#include "handlers.h"
+#include "store.h"
+
+#define PARTIES_MAX	8
+#define SCOPE_MAX	REFX_MAX_RECIPIENTS
+#define SEALED_MAX	(64 * 1024)
+
+/* ---- JSON checks shared with referrals.c ------------------------------ */
+
+/** json_str(rq, obj, key, max, what): A required string member. */
+const char *
+json_str(struct request *rq, json_t *obj, const char *key, size_t max,
+    const char *what)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_string(v)) {
+		request_fail(rq, REFX_EINVAL, "%s%s%s: must be a string",
+		    what, *what ? "." : "", key);
+		return (NULL);
+	}
+	if (json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		request_fail(rq, REFX_EINVAL, "%s%s%s: too long or holds NUL",
+		    what, *what ? "." : "", key);
+		return (NULL);
+	}
+	return (json_string_value(v));
+}
+
+/** json_only_keys(rq, obj, allowed, what): Refuse unknown members. */
+int
+json_only_keys(struct request *rq, json_t *obj, const char *const *allowed,
+    const char *what)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(obj)) {
+		request_fail(rq, REFX_EINVAL, "%s: must be an object", what);
+		return (-1);
+	}
+	json_object_foreach(obj, key, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(allowed[i], key) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			request_fail(rq, REFX_EINVAL, "%s: unknown member '%.40s'",
+			    what, key);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/** date_valid(s): 1 if ${s} is a calendar date YYYY-MM-DD, else 0. */
+int
+date_valid(const char *s)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	int i, y, m, d;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return (0);
+	for (i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return (0);
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+	    (s[3] - '0');
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (y < 2000 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return (0);
+	if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) ||
+	    y % 400 == 0))
+		return (0);
+	return (1);
+}
+
+/** classes_from_json(rq, arr, set, what): An array of class names. */
+int
+classes_from_json(struct request *rq, json_t *arr, refx_classes *set,
+    const char *what)
+{
+	enum refx_class c;
+	size_t i;
+	json_t *v;
+
+	*set = 0;
+	if (!json_is_array(arr) || json_array_size(arr) > REFX_CLASS_COUNT) {
+		request_fail(rq, REFX_EINVAL, "%s: must be an array of class "
+		    "names", what);
+		return (-1);
+	}
+	json_array_foreach(arr, i, v) {
+		if (!json_is_string(v) ||
+		    refx_class_parse(json_string_value(v), &c)) {
+			request_fail(rq, REFX_EINVAL, "%s[%zu]: unknown class",
+			    what, i);
+			return (-1);
+		}
+		if (*set & REFX_CLASS_BIT(c)) {
+			request_fail(rq, REFX_EINVAL, "%s[%zu]: '%s' repeated",
+			    what, i, refx_class_name(c));
+			return (-1);
+		}
+		*set |= REFX_CLASS_BIT(c);
+	}
+	return (0);
+}
+
+/** classes_to_json(set): The class names of ${set}, as an array. */
+json_t *
+classes_to_json(refx_classes set)
+{
+	json_t *a;
+	int c;
+
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	for (c = 0; c < REFX_CLASS_COUNT; c++)
+		if ((set & REFX_CLASS_BIT(c)) && json_array_append_new(a,
+		    json_string(refx_class_name((enum refx_class)c)))) {
+			json_decref(a);
+			return (NULL);
+		}
+	return (a);
+}
+
+/* ---- consent state ---------------------------------------------------- */
+
+/*
+ * Is every required party's decision "yes"?  Every guardian with custody
+ * must agree, and so must a pupil judged mature enough (domain.md 1.3:
+ * "if a guardian says no, there is no case").
+ */
+static int
+parties_agree(json_t *parties, char *reason, size_t len)
+{
+	json_t *p;
+	size_t i;
+	int custodial = 0;
+
+	json_array_foreach(parties, i, p) {
+		const char *role = json_string_value(json_object_get(p,
+		    "role"));
+		int yes = strcmp(json_string_value(json_object_get(p,
+		    "decision")), "yes") == 0;
+
+		if (strcmp(role, "guardian") == 0 &&
+		    json_is_true(json_object_get(p, "custody"))) {
+			custodial++;
+			if (!yes) {
+				snprintf(reason, len, "guardian %zu (with "
+				    "custody) did not consent", i + 1);
+				return (0);
+			}
+		}
+		if (strcmp(role, "pupil") == 0 &&
+		    json_is_true(json_object_get(p, "mature")) && !yes) {
+			snprintf(reason, len, "the pupil, judged mature "
+			    "enough, did not consent");
+			return (0);
+		}
+	}
+	if (custodial == 0) {
+		snprintf(reason, len, "no guardian with custody has "
+		    "consented");
+		return (0);
+	}
+	return (1);
+}
+
+/* Judge a consent from its stored state. */
+static void
+judge(struct consent_state *cs, const char *parties_json)
+{
+	char today[11];
+	json_t *parties;
+
+	cs->cs_valid = 0;
+	cs->cs_reason[0] = '\0';
+	clock_today(today);
+	if (strcmp(cs->cs_status, "withdrawn") == 0) {
+		snprintf(cs->cs_reason, sizeof(cs->cs_reason),
+		    "consent withdrawn");
+		return;
+	}
+	if (strcmp(cs->cs_status, "expired") == 0 ||
+	    strcmp(cs->cs_valid_until, today) < 0) {
+		snprintf(cs->cs_reason, sizeof(cs->cs_reason),
+		    "consent expired on %s", cs->cs_valid_until);
+		return;
+	}
+	if ((parties = json_loads(parties_json, 0, NULL)) == NULL) {
+		snprintf(cs->cs_reason, sizeof(cs->cs_reason),
+		    "consent record unreadable");
+		return;
+	}
+	cs->cs_valid = parties_agree(parties, cs->cs_reason,
+	    sizeof(cs->cs_reason));
+	json_decref(parties);
+}
+
+/** consent_get(tx, id, cs): Load consent ${id}.  0, 1 (none) or -1. */
+int
+consent_get(struct store_tx *tx, const char *id, struct consent_state *cs)
+{
+	struct store_stmt *st;
+	enum store_step r;
+	int rc = -1;
+
+	st = store_query(tx, "SELECT owner, status, valid_until, parties "
+	    "FROM consents WHERE id = ?", "t", id);
+	if (st == NULL)
+		return (-1);
+	if ((r = store_step(st)) == STORE_ROW) {
+		snprintf(cs->cs_owner, sizeof(cs->cs_owner), "%s",
+		    store_col_text(st, 0));
+		snprintf(cs->cs_status, sizeof(cs->cs_status), "%s",
+		    store_col_text(st, 1));
+		snprintf(cs->cs_valid_until, sizeof(cs->cs_valid_until), "%s",
+		    store_col_text(st, 2));
+		judge(cs, store_col_text(st, 3));
+		rc = 0;
+	} else if (r == STORE_DONE)
+		rc = 1;
+	store_finalize(st);
+	return (rc);
+}
+
+/** consent_scope(tx, id, recipient, classes, itemised): See cases.h. */
+int
+consent_scope(struct store_tx *tx, const char *id, const char *recipient,
+    refx_classes *classes, refx_classes *itemised)
+{
+	struct store_stmt *st;
+	enum store_step r;
+	int rc = -1;
+
+	st = store_query(tx, "SELECT classes, itemised FROM consent_scope "
+	    "WHERE consent_id = ? AND recipient = ? AND withdrawn_at IS NULL",
+	    "tt", id, recipient);
+	if (st == NULL)
+		return (-1);
+	if ((r = store_step(st)) == STORE_ROW) {
+		*classes = (refx_classes)store_col_int(st, 0);
+		*itemised = (refx_classes)store_col_int(st, 1);
+		rc = 0;
+	} else if (r == STORE_DONE)
+		rc = 1;
+	store_finalize(st);
+	return (rc);
+}
+
+/*
+ * Delete the envelopes of consent ${id}'s referrals for ${recipient} (or
+ * for every recipient but the sender, if NULL), so that the keys of
+ * parts not yet read are gone; mark those recipients ${status}.
+ */
+static int
+revoke_envelopes(struct store_tx *tx, const char *id, const char *recipient,
+    const char *status, int *deleted)
+{
+
+	if (store_run(tx, "DELETE FROM envelopes WHERE referral_id IN "
+	    "(SELECT r.id FROM referrals r WHERE r.consent_id = ?1) "
+	    "AND recipient != (SELECT r.sender_unit FROM referrals r "
+	    "  WHERE r.id = envelopes.referral_id) "
+	    "AND (?2 IS NULL OR recipient = ?2)", "tt", id, recipient))
+		return (-1);
+	*deleted = store_changes(tx);
+	if (store_run(tx, "UPDATE referral_recipients SET status = ?3 "
+	    "WHERE referral_id IN (SELECT r.id FROM referrals r "
+	    "  WHERE r.consent_id = ?1) "
+	    "AND (?2 IS NULL OR recipient = ?2)", "ttt", id, recipient,
+	    status))
+		return (-1);
+	return (0);
+}
+
+/** consent_sweep(tx): Expire consents past their date.  See cases.h. */
+int
+consent_sweep(struct store_tx *tx)
+{
+	struct store_stmt *st;
+	char today[11], now[21], ids[16][REFX_REFERRAL_ID_LEN + 1];
+	int n = 0, i, deleted;
+
+	clock_today(today);
+	clock_stamp(now);
+	/* Bounded batches: each request expires at most 16 consents. */
+	st = store_query(tx, "SELECT id FROM consents WHERE status = "
+	    "'active' AND valid_until < ? LIMIT 16", "t", today);
+	if (st == NULL)
+		return (REFX_ESTORE);
+	while (n < 16 && store_step(st) == STORE_ROW)
+		snprintf(ids[n++], sizeof(ids[0]), "%s", store_col_text(st, 0));
+	store_finalize(st);
+	for (i = 0; i < n; i++) {
+		if (store_run(tx, "UPDATE consents SET status = 'expired', "
+		    "status_at = ? WHERE id = ?", "tt", now, ids[i]) ||
+		    revoke_envelopes(tx, ids[i], NULL, "consent-expired",
+		    &deleted))
+			return (REFX_ESTORE);
+	}
+	return (REFX_OK);
+}
+
+/* ---- POST /v1/consents ------------------------------------------------ */
+
+/* Check the parties (roles and decisions only; names are sealed). */
+static json_t *
+check_parties(struct request *rq, json_t *arr)
+{
+	static const char *const guardian_keys[] = { "role", "custody",
+	    "decision", NULL };
+	static const char *const pupil_keys[] = { "role", "mature",
+	    "decision", NULL };
+	char what[32];
+	const char *role, *decision;
+	json_t *p, *out;
+	size_t i;
+
+	if (!json_is_array(arr) || json_array_size(arr) < 1 ||
+	    json_array_size(arr) > PARTIES_MAX) {
+		request_fail(rq, REFX_EINVAL, "parties: must be an array of "
+		    "1 to %d parties", PARTIES_MAX);
+		return (NULL);
+	}
+	if ((out = json_array()) == NULL)
+		return (NULL);
+	json_array_foreach(arr, i, p) {
+		snprintf(what, sizeof(what), "parties[%zu]", i);
+		if (!json_is_object(p) ||
+		    (role = json_str(rq, p, "role", 16, what)) == NULL)
+			goto fail;
+		if (strcmp(role, "guardian") == 0) {
+			if (json_only_keys(rq, p, guardian_keys, what))
+				goto fail;
+			if (!json_is_boolean(json_object_get(p, "custody"))) {
+				request_fail(rq, REFX_EINVAL, "%s.custody: "
+				    "must be true or false", what);
+				goto fail;
+			}
+		} else if (strcmp(role, "pupil") == 0) {
+			if (json_only_keys(rq, p, pupil_keys, what))
+				goto fail;
+			if (!json_is_boolean(json_object_get(p, "mature"))) {
+				request_fail(rq, REFX_EINVAL, "%s.mature: "
+				    "must be true or false", what);
+				goto fail;
+			}
+		} else {
+			request_fail(rq, REFX_EINVAL, "%s.role: must be "
+			    "guardian or pupil", what);
+			goto fail;
+		}
+		if ((decision = json_str(rq, p, "decision", 4, what)) == NULL)
+			goto fail;
+		if (strcmp(decision, "yes") != 0 && strcmp(decision, "no") != 0) {
+			request_fail(rq, REFX_EINVAL, "%s.decision: must be "
+			    "yes or no", what);
+			goto fail;
+		}
+		if (json_array_append(out, p))
+			goto fail;
+	}
+	return (out);
+fail:
+	json_decref(out);
+	return (NULL);
+}
+
+/* One scope entry, checked against the directory. */
+struct scope {
+	char		sc_recipient[REFX_AGENCY_ID_MAX + 1];
+	refx_classes	sc_classes;
+	refx_classes	sc_itemised;
+};
+
+static int
+check_scope(struct request *rq, json_t *arr, struct scope *sc, size_t *n)
+{
+	static const char *const keys[] = { "recipient", "classes",
+	    "itemised", NULL };
+	enum refx_kind kind;
+	const char *unit;
+	char what[64];
+	json_t *e;
+	size_t i, j;
+
+	if (!json_is_array(arr) || json_array_size(arr) < 1 ||
+	    json_array_size(arr) > SCOPE_MAX) {
+		request_fail(rq, REFX_EINVAL, "scope: must be an array of 1 "
+		    "to %d recipients", SCOPE_MAX);
+		return (-1);
+	}
+	json_array_foreach(arr, i, e) {
+		snprintf(what, sizeof(what), "scope[%zu]", i);
+		if (json_only_keys(rq, e, keys, what) ||
+		    (unit = json_str(rq, e, "recipient", REFX_AGENCY_ID_MAX,
+		    what)) == NULL)
+			return (-1);
+		if (directory_unit_kind(rq->rq_srv->sv_dir, unit, &kind)) {
+			request_fail(rq, REFX_EINVAL, "%s.recipient: '%s' is "
+			    "not a unit of this exchange", what, unit);
+			return (-1);
+		}
+		if (strcmp(unit, rq->rq_who->id_agency) == 0) {
+			request_fail(rq, REFX_EINVAL, "%s.recipient: the "
+			    "owner cannot be a recipient", what);
+			return (-1);
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(sc[j].sc_recipient, unit) == 0) {
+				request_fail(rq, REFX_EINVAL, "%s.recipient: "
+				    "'%s' repeated", what, unit);
+				return (-1);
+			}
+		snprintf(sc[i].sc_recipient, sizeof(sc[i].sc_recipient), "%s",
+		    unit);
+		snprintf(what, sizeof(what), "scope[%zu].classes", i);
+		if (classes_from_json(rq, json_object_get(e, "classes"),
+		    &sc[i].sc_classes, what))
+			return (-1);
+		snprintf(what, sizeof(what), "scope[%zu].itemised", i);
+		if (classes_from_json(rq, json_object_get(e, "itemised"),
+		    &sc[i].sc_itemised, what))
+			return (-1);
+		if (sc[i].sc_classes == 0) {
+			request_fail(rq, REFX_EINVAL, "scope[%zu].classes: "
+			    "empty", i);
+			return (-1);
+		}
+		if (sc[i].sc_itemised & ~sc[i].sc_classes) {
+			request_fail(rq, REFX_EINVAL, "scope[%zu].itemised: "
+			    "must be among its classes", i);
+			return (-1);
+		}
+	}
+	*n = json_array_size(arr);
+	return (0);
+}
+
+/* Decode one sealed value with a bound, or record a 400. */
+static uint8_t *
+sealed_value(struct request *rq, json_t *v, const char *what, size_t *len)
+{
+	uint8_t *out;
+
+	if (!json_is_string(v) || refx_b64_decode(json_string_value(v),
+	    SEALED_MAX, &out, len) || *len == 0) {
+		request_fail(rq, REFX_EINVAL, "%s: must be non-empty base64 "
+		    "of at most %d bytes", what, SEALED_MAX);
+		return (NULL);
+	}
+	return (out);
+}
+
+/* Store the sealed part: the blob and one envelope per unit. */
+static enum refx_err
+store_sealed(struct request *rq, struct store_tx *tx, const char *id,
+    json_t *sealed, const struct scope *sc, size_t nsc)
+{
+	static const char *const keys[] = { "blob", "envelopes", NULL };
+	json_t *envs, *v;
+	const char *unit;
+	uint8_t *b;
+	size_t len, i;
+	enum refx_err err;
+
+	if (json_only_keys(rq, sealed, keys, "sealed"))
+		return (REFX_EINVAL);
+	envs = json_object_get(sealed, "envelopes");
+	if (!json_is_object(envs) || json_object_size(envs) != nsc + 1) {
+		return (request_fail(rq, REFX_EINVAL, "sealed.envelopes: "
+		    "needs exactly one envelope for the owner and each "
+		    "recipient"));
+	}
+	json_object_foreach(envs, unit, v) {
+		for (i = 0; i < nsc; i++)
+			if (strcmp(sc[i].sc_recipient, unit) == 0)
+				break;
+		if (i == nsc && strcmp(unit, rq->rq_who->id_agency) != 0)
+			return (request_fail(rq, REFX_EINVAL,
+			    "sealed.envelopes: '%.64s' is neither the owner "
+			    "nor a recipient", unit));
+		if ((b = sealed_value(rq, v, "sealed.envelopes", &len)) == NULL)
+			return (REFX_EINVAL);
+		err = store_run(tx, "INSERT INTO consent_envelopes (consent_id, "
+		    "unit, sealed) VALUES (?, ?, ?)", "ttb", id, unit, b, len);
+		free(b);
+		if (err)
+			return (err);
+	}
+	if (json_object_get(envs, rq->rq_who->id_agency) == NULL)
+		return (request_fail(rq, REFX_EINVAL, "sealed.envelopes: no "
+		    "envelope for the owner unit"));
+	return (REFX_OK);
+}
+
+/* POST /v1/consents: record a consent at the school. */
+enum refx_err
+h_consent_record(struct request *rq, struct store_tx *tx)
+{
+	static const char *const keys[] = { "id", "valid_until", "parties",
+	    "scope", "sealed", NULL };
+	struct scope sc[SCOPE_MAX];
+	struct consent_state cs;
+	json_t *body, *parties = NULL;
+	const char *id, *until;
+	char today[11], now[21], *parties_text = NULL;
+	uint8_t *blob = NULL;
+	size_t nsc = 0, bloblen, i;
+	enum refx_err err = REFX_EINVAL;
+
+	if ((err = consent_sweep(tx)))
+		return (err);
+	if ((body = request_json(rq)) == NULL)
+		return (REFX_EINVAL);
+	err = REFX_EINVAL;
+	if (json_only_keys(rq, body, keys, "consent") ||
+	    (id = json_str(rq, body, "id", REFX_REFERRAL_ID_LEN, "")) == NULL ||
+	    (until = json_str(rq, body, "valid_until", 10, "")) == NULL)
+		goto out;
+	if (!refx_referral_id_valid(id)) {
+		request_fail(rq, REFX_EINVAL, "id: must be 32 lower-case hex "
+		    "characters");
+		goto out;
+	}
+	clock_today(today);
+	if (!date_valid(until) || strcmp(until, today) < 0) {
+		request_fail(rq, REFX_EINVAL, "valid_until: must be a date "
+		    "(YYYY-MM-DD) from today on");
+		goto out;
+	}
+	if ((parties = check_parties(rq, json_object_get(body, "parties"))) ==
+	    NULL ||
+	    check_scope(rq, json_object_get(body, "scope"), sc, &nsc))
+		goto out;
+	if (!json_is_object(json_object_get(body, "sealed")) ||
+	    (blob = sealed_value(rq, json_object_get(json_object_get(body,
+	    "sealed"), "blob"), "sealed.blob", &bloblen)) == NULL) {
+		if (rq->rq_err == REFX_OK)
+			request_fail(rq, REFX_EINVAL, "sealed: must be an "
+			    "object");
+		goto out;
+	}
+	if ((parties_text = json_dumps(parties, JSON_COMPACT |
+	    JSON_SORT_KEYS)) == NULL) {
+		err = REFX_ENOMEM;
+		goto out;
+	}
+
+	clock_stamp(now);
+	err = store_run(tx, "INSERT INTO consents (id, owner, recorded_by, "
+	    "recorded_at, valid_until, status, parties, blob) VALUES "
+	    "(?, ?, ?, ?, ?, 'active', ?, ?)", "ttttttb", id,
+	    rq->rq_who->id_agency, rq->rq_who->id_person, now, until,
+	    parties_text, blob, bloblen);
+	if (err == REFX_EEXIST) {
+		request_fail(rq, err, "consent %s already exists", id);
+		goto out;
+	}
+	if (err)
+		goto out;
+	for (i = 0; i < nsc; i++)
+		if ((err = store_run(tx, "INSERT INTO consent_scope "
+		    "(consent_id, recipient, classes, itemised) VALUES "
+		    "(?, ?, ?, ?)", "ttii", id, sc[i].sc_recipient,
+		    (int64_t)sc[i].sc_classes, (int64_t)sc[i].sc_itemised)))
+			goto out;
+	if ((err = store_sealed(rq, tx, id, json_object_get(body, "sealed"),
+	    sc, nsc)))
+		goto out;
+	if (consent_get(tx, id, &cs)) {
+		err = REFX_ESTORE;
+		goto out;
+	}
+	rq->rq_status = 201;
+	rq->rq_resp = json_pack("{s:s, s:b, s:s}", "id", id, "valid",
+	    cs.cs_valid, "reason", cs.cs_reason);
+	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;
+out:
+	free(parties_text);
+	free(blob);
+	json_decref(parties);
+	json_decref(body);
+	return (err);
+}
+
+/* ---- GET /v1/consents, GET /v1/consents/ID ---------------------------- */
+
+/* The recipients in a consent's scope, as an array. */
+static json_t *
+scope_json(struct store_tx *tx, const char *id, int detailed)
+{
+	struct store_stmt *st;
+	json_t *a, *e;
+
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	st = store_query(tx, "SELECT recipient, classes, itemised, "
+	    "withdrawn_at FROM consent_scope WHERE consent_id = ? "
+	    "ORDER BY recipient", "t", id);
+	if (st == NULL)
+		goto fail;
+	while (store_step(st) == STORE_ROW) {
+		if (!detailed)
+			e = json_string(store_col_text(st, 0));
+		else
+			e = json_pack("{s:s, s:o, s:o, s:s?}", "recipient",
+			    store_col_text(st, 0), "classes",
+			    classes_to_json((refx_classes)store_col_int(st, 1)),
+			    "itemised",
+			    classes_to_json((refx_classes)store_col_int(st, 2)),
+			    "withdrawn_at", store_col_text(st, 3));
+		if (e == NULL || json_array_append_new(a, e))
+			goto fail;
+	}
+	store_finalize(st);
+	return (a);
+fail:
+	store_finalize(st);
+	json_decref(a);
+	return (NULL);
+}
+
+/* GET /v1/consents: the consents the caller's unit owns or is named in. */
+enum refx_err
+h_consent_list(struct request *rq, struct store_tx *tx)
+{
+	struct consent_state cs;
+	struct store_stmt *st;
+	json_t *list, *e;
+	const char *id;
+	enum refx_err err;
+
+	if ((err = consent_sweep(tx)))
+		return (err);
+	if ((list = json_array()) == NULL)
+		return (REFX_ENOMEM);
+	st = store_query(tx, "SELECT id, recorded_at FROM consents WHERE "
+	    "owner = ?1 OR id IN (SELECT consent_id FROM consent_scope "
+	    "WHERE recipient = ?1) ORDER BY recorded_at, id", "t",
+	    rq->rq_who->id_agency);
+	if (st == NULL)
+		goto fail;
+	while (store_step(st) == STORE_ROW) {
+		id = store_col_text(st, 0);
+		if (consent_get(tx, id, &cs))
+			goto fail;
+		e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
+		    "id", id, "owner", cs.cs_owner, "recorded_at",
+		    store_col_text(st, 1), "valid_until", cs.cs_valid_until,
+		    "status", cs.cs_status, "valid", cs.cs_valid, "reason",
+		    cs.cs_reason, "recipients", scope_json(tx, id, 0));
+		if (e == NULL || json_array_append_new(list, e))
+			goto fail;
+	}
+	store_finalize(st);
+	rq->rq_resp = json_pack("{s:o}", "consents", list);
+	return (rq->rq_resp ? REFX_OK : REFX_ENOMEM);
+fail:
+	store_finalize(st);
+	json_decref(list);
+	return (REFX_ESTORE);
+}
+
+/*
+ * Who pulled what under this consent.  The owner sees every disclosure;
+ * a recipient sees only its own unit's, since the other bodies' staff
+ * are none of its business.
+ */
+static json_t *
+disclosures_json(struct store_tx *tx, const char *id, const char *only_unit)
+{
+	struct store_stmt *st;
+	json_t *a, *e, *classes;
+
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	st = store_query(tx, "SELECT referral_id, recipient, person, classes, "
+	    "at FROM disclosures WHERE consent_id = ?1 AND "
+	    "(?2 IS NULL OR recipient = ?2) ORDER BY id", "tt", id, only_unit);
+	if (st == NULL)
+		goto fail;
+	while (store_step(st) == STORE_ROW) {
+		classes = json_loads(store_col_text(st, 3), 0, NULL);
+		e = json_pack("{s:s, s:s, s:s, s:o, s:s}", "referral",
+		    store_col_text(st, 0), "recipient", store_col_text(st, 1),
+		    "person", store_col_text(st, 2), "classes",
+		    classes ? classes : json_array(), "at",
+		    store_col_text(st, 4));
+		if (e == NULL || json_array_append_new(a, e))
+			goto fail;
+	}
+	store_finalize(st);
+	return (a);
+fail:
+	store_finalize(st);
+	json_decref(a);
+	return (NULL);
+}
+
+/* A base64 column, or JSON null. */
+static json_t *
+b64_column(struct store_stmt *st, int col)
+{
+	const void *p;
+	size_t len;
+	char *b;
+	json_t *j;
+
+	if ((p = store_col_blob(st, col, &len)) == NULL)
+		return (json_null());
+	if ((b = refx_b64_encode(p, len)) == NULL)
+		return (NULL);
+	j = json_string(b);
+	free(b);
+	return (j);
+}
+
+/* GET /v1/consents/ID: the consent, to its owner and its recipients. */
+enum refx_err
+h_consent_show(struct request *rq, struct store_tx *tx)
+{
+	const char *unit = rq->rq_who->id_agency, *id = rq->rq_param;
+	struct consent_state cs;
+	struct store_stmt *st = NULL, *env = NULL;
+	json_t *parties;
+	int owner, named, rc;
+	enum refx_err err;
+
+	if ((err = consent_sweep(tx)))
+		return (err);
+	if ((rc = consent_get(tx, id, &cs)) < 0)
+		return (REFX_ESTORE);
+	owner = (rc == 0 && strcmp(cs.cs_owner, unit) == 0);
+	named = 0;
+	if (rc == 0 && !owner) {
+		if ((st = store_query(tx, "SELECT 1 FROM consent_scope WHERE "
+		    "consent_id = ? AND recipient = ?", "tt", id, unit)) ==
+		    NULL)
+			return (REFX_ESTORE);
+		named = (store_step(st) == STORE_ROW);
+		store_finalize(st);
+	}
+	/* Units it does not concern cannot learn that it exists. */
+	if (!owner && !named)
+		return (request_fail(rq, REFX_ENOTFOUND, "no consent %s for "
+		    "your unit", id));
+
+	st = store_query(tx, "SELECT recorded_by, recorded_at, status_at, "
+	    "parties, blob FROM consents WHERE id = ?", "t", id);
+	env = store_query(tx, "SELECT sealed FROM consent_envelopes WHERE "
+	    "consent_id = ? AND unit = ?", "tt", id, unit);
+	if (st == NULL || env == NULL || store_step(st) != STORE_ROW) {
+		err = REFX_ESTORE;
+		goto out;
+	}
+	parties = json_loads(store_col_text(st, 3), 0, NULL);
+	rq->rq_resp = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:b, "
+	    "s:s, s:o, s:o, s:{s:o, s:o}, s:o}",
+	    "id", id, "owner", cs.cs_owner,
+	    "recorded_by", store_col_text(st, 0),
+	    "recorded_at", store_col_text(st, 1),
+	    "valid_until", cs.cs_valid_until, "status", cs.cs_status,
+	    "status_at", store_col_text(st, 2),
+	    "valid", cs.cs_valid, "reason", cs.cs_reason,
+	    "parties", parties ? parties : json_array(),
+	    "scope", scope_json(tx, id, 1),
+	    "sealed", "blob", b64_column(st, 4),
+	    "envelope", store_step(env) == STORE_ROW ? b64_column(env, 0) :
+	    json_null(),
+	    "disclosures", disclosures_json(tx, id, owner ? NULL : unit));
+	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;
+out:
+	store_finalize(env);
+	store_finalize(st);
+	return (err);
+}
+
+/* ---- POST /v1/consents/ID/withdraw ------------------------------------ */
+
+/* Withdrawal takes effect at once, in the same transaction. */
+enum refx_err
+h_consent_withdraw(struct request *rq, struct store_tx *tx)
+{
+	static const char *const keys[] = { "recipient", NULL };
+	const char *id = rq->rq_param, *recipient = NULL;
+	struct consent_state cs;
+	refx_classes c, it;
+	char now[21];
+	json_t *body = NULL;
+	int rc, deleted = 0;
+	enum refx_err err;
+
+	if ((err = consent_sweep(tx)))
+		return (err);
+	if (rq->rq_body_len > 0) {
+		if ((body = request_json(rq)) == NULL)
+			return (REFX_EINVAL);
+		if (json_only_keys(rq, body, keys, "withdrawal") ||
+		    (json_object_get(body, "recipient") != NULL &&
+		    (recipient = json_str(rq, body, "recipient",
+		    REFX_AGENCY_ID_MAX, "")) == NULL)) {
+			err = REFX_EINVAL;
+			goto out;
+		}
+	}
+	if ((rc = consent_get(tx, id, &cs)) < 0) {
+		err = REFX_ESTORE;
+		goto out;
+	}
+	if (rc == 1 || strcmp(cs.cs_owner, rq->rq_who->id_agency) != 0) {
+		err = request_fail(rq, REFX_ENOTFOUND, "no consent %s owned by "
+		    "your unit", id);
+		goto out;
+	}
+	if (strcmp(cs.cs_status, "active") != 0) {
+		err = request_fail(rq, REFX_EEXIST, "consent %s is already %s",
+		    id, cs.cs_status);
+		goto out;
+	}
+	clock_stamp(now);
+	if (recipient == NULL) {
+		if ((err = store_run(tx, "UPDATE consents SET status = "
+		    "'withdrawn', status_at = ?, status_by = ? WHERE id = ?",
+		    "ttt", now, rq->rq_who->id_person, id)))
+			goto out;
+	} else {
+		if ((rc = consent_scope(tx, id, recipient, &c, &it)) < 0) {
+			err = REFX_ESTORE;
+			goto out;
+		}
+		if (rc == 1) {
+			err = request_fail(rq, REFX_ENOTFOUND, "consent %s does "
+			    "not (or no longer) cover %s", id, recipient);
+			goto out;
+		}
+		if ((err = store_run(tx, "UPDATE consent_scope SET "
+		    "withdrawn_at = ? WHERE consent_id = ? AND recipient = ?",
+		    "ttt", now, id, recipient)))
+			goto out;
+	}
+	if (revoke_envelopes(tx, id, recipient, "consent-withdrawn",
+	    &deleted)) {
+		err = REFX_ESTORE;
+		goto out;
+	}
+	rq->rq_resp = json_pack("{s:s, s:s, s:s?, s:i}", "id", id, "status",
+	    recipient ? "active" : "withdrawn", "recipient", recipient,
+	    "envelopes_deleted", deleted);
+	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;
+out:
+	json_decref(body);
+	return (err);
+}
