@@ -78,7 +78,8 @@ CLIENT_MAIN  = client/main.c
 # refx-craft: builds hand-crafted submissions for the integration tests
 # with the client's own packet code (tests/tools/craft.c).
 CRAFT = $(BUILD)/tests/tools/refx-craft
-$(CRAFT): $(BUILD)/obj/tests/tools/craft.o $(BUILD)/libclient.a $(BUILD)/librefx.a
+$(CRAFT): $(BUILD)/obj/tests/tools/craft.o $(BUILD)/libclient.a \
+    $(BUILD)/librefx.a
 	@mkdir -p $(dir $@)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -95,6 +96,7 @@ $(BUILD)/tests/test_pki_ca: override LDFLAGS += -Wl,--wrap=RAND_bytes
 UNIT_TESTS += test_lib_identity
 UNIT_TESTS += test_lib_buf
 UNIT_TESTS += test_lib_file
+UNIT_TESTS += test_lib_secret
 UNIT_TESTS += test_srv_config
 UNIT_TESTS += test_srv_access
 UNIT_TESTS += test_lib_schema

@@ -97,15 +97,17 @@ int cmd_passphrase_tty(const char *, int, char **)
 void cmd_passphrase_free(char *);
 
 /**
- * cmd_unitkey(c, unit, pk, sk): Load the unit key of the settings
- * (--unit-key or [unit] key; a cmd_call must have read them) for our
- * unit ${unit}, with its passphrase from --unit-passphrase-file or [unit]
- * passphrase_file, else asked on the terminal if the key is protected.
- * Return EX_OK (wipe ${sk} after use), or EX_CONFIG after reporting: no
- * unit key set, it cannot be loaded, or it is another unit's.
+ * cmd_unitkey(c, unit, certified, pk, sk): Load the unit key of the
+ * settings (--unit-key or [unit] key; a cmd_call must have read them)
+ * for our unit ${unit}, with its passphrase from --unit-passphrase-file
+ * or [unit] passphrase_file, else asked on the terminal if the key is
+ * protected.  If ${certified} is not NULL, the public key must be it
+ * (the key of ${unit}'s verified certificate).  Return EX_OK (wipe ${sk}
+ * after use), or EX_CONFIG after reporting: no unit key set, it cannot
+ * be loaded, or it is another unit's.
  */
-int cmd_unitkey(struct cmd_ctx *, const char *, uint8_t[32], uint8_t[32])
-    __attribute__((warn_unused_result));
+int cmd_unitkey(struct cmd_ctx *, const char *, const uint8_t *,
+    uint8_t[32], uint8_t[32]) __attribute__((warn_unused_result));
 
 /**
  * cmd_policy_get(c, policy, hash, root): GET /v1/policy and parse its

@@ -57,6 +57,20 @@ json_only(struct cmd_ctx *c, int argc, char **argv)
 	return (0);
 }
 
+/* Return 1 if ${s} is a status word: 1-32 of [a-z-]. */
+static int
+is_word(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > STATUS_MAX)
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '-'))
+			return (0);
+	return (1);
+}
+
 /* Check a consent id operand; complain with EX_USAGE otherwise. */
 static int
 check_id(char **argv, const char *id)
@@ -146,7 +160,8 @@ seal_units(const struct consent_doc *doc, const struct dir_me *me,
 			return (ex);
 		memcpy(units[i + 1].pr_unit, u->du_id,
 		    sizeof(units[i + 1].pr_unit));
-		memcpy(units[i + 1].pr_pk, u->du_pk, sizeof(units[i + 1].pr_pk));
+		memcpy(units[i + 1].pr_pk, u->du_pk,
+		    sizeof(units[i + 1].pr_pk));
 	}
 	*n = doc->cd_nscope + 1;
 	return (EX_OK);
@@ -227,8 +242,8 @@ cmd_consent_record(struct cmd_ctx *c, int argc, char **argv)
 		    id, reason != NULL && reason[0] != '\0' ?
 		    cmd_escape(rb, sizeof(rb), reason) : "no reason given");
 	if (warn)
-		log_warnx("warning: not every guardian with custody (and mature "
-		    "pupil) agreed: %s", msg);
+		log_warnx("warning: not every guardian with custody (and "
+		    "mature pupil) agreed: %s", msg);
 
 done:
 	json_decref(ans);
@@ -269,7 +284,7 @@ cmd_consent_list(struct cmd_ctx *c, int argc, char **argv)
 		if (id == NULL || !refx_referral_id_valid(id) ||
 		    owner == NULL || !refx_agency_id_valid(owner) ||
 		    until == NULL || !packet_date_valid(until) ||
-		    status == NULL || !refx_agency_id_valid(status) ||
+		    status == NULL || !is_word(status) ||
 		    !json_is_boolean(json_object_get(e, "valid")) ||
 		    !json_is_array(rs) ||
 		    json_array_size(rs) > CONSENT_MAX_SCOPE)
@@ -389,7 +404,7 @@ check_shown(json_t *root, const char *id, struct shown *s)
 	if (cid == NULL || strcmp(cid, id) != 0 || s->sh_owner == NULL ||
 	    !refx_agency_id_valid(s->sh_owner) || s->sh_until == NULL ||
 	    !packet_date_valid(s->sh_until) || s->sh_status == NULL ||
-	    !refx_agency_id_valid(s->sh_status) || !json_is_boolean(v) ||
+	    !is_word(s->sh_status) || !json_is_boolean(v) ||
 	    (s->sh_by != NULL && !refx_person_id_valid(s->sh_by)))
 		return (-1);
 	if (consent_parties_parse(json_object_get(root, "parties"),
@@ -442,7 +457,7 @@ open_private(struct cmd_ctx *c, const char *id, const char *unit,
 	json_t *priv;
 	int rc;
 
-	if ((*ex = cmd_unitkey(c, unit, pk, sk)) != EX_OK)
+	if ((*ex = cmd_unitkey(c, unit, NULL, pk, sk)) != EX_OK)
 		return (NULL);
 	rc = consent_unseal(id, unit, pk, sk, s->sh_blob, s->sh_env, &pt, &len,
 	    err, sizeof(err));
@@ -483,7 +498,8 @@ print_shown(const char *id, const struct shown *s, json_t *priv,
 	printf("\nvalid until  %s\n", s->sh_until);
 	printf("status       %s", s->sh_status);
 	if (s->sh_status_at != NULL)
-		printf(" since %s", cmd_escape(nb, sizeof(nb), s->sh_status_at));
+		printf(" since %s", cmd_escape(nb, sizeof(nb),
+		    s->sh_status_at));
 	printf("\nvalid        %s%s%s\n", s->sh_valid ? "yes" : "no",
 	    s->sh_reason[0] != '\0' ? ": " : "",
 	    cmd_escape(rb, sizeof(rb), s->sh_reason));
@@ -494,9 +510,10 @@ print_shown(const char *id, const struct shown *s, json_t *priv,
 	for (i = 0; i < s->sh_doc.cd_nparties; i++) {
 		cp = &s->sh_doc.cd_parties[i];
 		printf("  %zu. %s%s: %s\n", i + 1, cp->cp_pupil ? "pupil" :
-		    "guardian", cp->cp_pupil ? (cp->cp_flag ? ", judged mature" :
-		    ", not judged mature") : (cp->cp_flag ? " with custody" :
-		    " without custody"), cp->cp_yes ? "yes" : "no");
+		    "guardian", cp->cp_pupil ? (cp->cp_flag ?
+		    ", judged mature" : ", not judged mature") :
+		    (cp->cp_flag ? " with custody" : " without custody"),
+		    cp->cp_yes ? "yes" : "no");
 		if ((e = json_array_get(pp, i)) == NULL)
 			continue;
 		printf("     %s", cmd_escape(nb, sizeof(nb),
@@ -526,6 +543,8 @@ print_shown(const char *id, const struct shown *s, json_t *priv,
 		printf("\n    itemised: ");
 		print_classes(sc->cs_itemised);
 		printf("\n");
+		if (sc->cs_withdrawn_at[0] != '\0')
+			printf("    withdrawn at %s\n", sc->cs_withdrawn_at);
 	}
 
 	printf("\ndisclosures\n");
@@ -583,7 +602,8 @@ cmd_consent_show(struct cmd_ctx *c, int argc, char **argv)
 		    "your unit %s", me.dm_unit);
 		nopriv = why;
 	} else if (c->c_cf.cc_unitkey[0] == '\0')
-		nopriv = "no unit key configured (--unit-key, or key in [unit])";
+		nopriv = "no unit key configured (--unit-key, or key in "
+		    "[unit])";
 	else if ((priv = open_private(c, id, me.dm_unit, &s, &ex)) == NULL)
 		goto done;
 

@@ -106,9 +106,9 @@ cmd_passphrase_file(const char *path, char **pass)
 	*pass = NULL;
 	if (refx_file_check_private(path)) {
 		if (errno == EPERM)
-			log_warnx("passphrase file %s is accessible by group or "
-			    "others; refusing to use it (run: chmod 600 %s)",
-			    path, path);
+			log_warnx("passphrase file %s is accessible by group "
+			    "or others; refusing to use it (run: chmod 600 "
+			    "%s)", path, path);
 		else
 			log_warnx("cannot use passphrase file %s: %s", path,
 			    strerror(errno));
@@ -276,16 +276,18 @@ may_need_passphrase(const char *path)
 }
 
 /**
- * cmd_unitkey(c, unit, pk, sk): Load the unit key of the settings
- * (--unit-key or [unit] key; a cmd_call must have read them) for our
- * unit ${unit}, with its passphrase from --unit-passphrase-file or [unit]
- * passphrase_file, else asked on the terminal if the key is protected.
- * Return EX_OK (wipe ${sk} after use), or EX_CONFIG after reporting: no
- * unit key set, it cannot be loaded, or it is another unit's.
+ * cmd_unitkey(c, unit, certified, pk, sk): Load the unit key of the
+ * settings (--unit-key or [unit] key; a cmd_call must have read them)
+ * for our unit ${unit}, with its passphrase from --unit-passphrase-file
+ * or [unit] passphrase_file, else asked on the terminal if the key is
+ * protected.  If ${certified} is not NULL, the public key must be it
+ * (the key of ${unit}'s verified certificate).  Return EX_OK (wipe ${sk}
+ * after use), or EX_CONFIG after reporting: no unit key set, it cannot
+ * be loaded, or it is another unit's.
  */
 int
-cmd_unitkey(struct cmd_ctx *c, const char *unit, uint8_t pk[32],
-    uint8_t sk[32])
+cmd_unitkey(struct cmd_ctx *c, const char *unit, const uint8_t *certified,
+    uint8_t pk[32], uint8_t sk[32])
 {
 	const char *path = c->c_cf.cc_unitkey;
 	char rec[REFX_AGENCY_ID_MAX + 1], err[UNITKEY_ERR_LEN];
@@ -322,6 +324,12 @@ cmd_unitkey(struct cmd_ctx *c, const char *unit, uint8_t pk[32],
 		sodium_memzero(sk, 32);
 		log_warnx("unit key %s is the key of unit %s, not of your unit "
 		    "%s", path, rec, unit);
+		return (EX_CONFIG);
+	}
+	if (certified != NULL && sodium_memcmp(pk, certified, 32) != 0) {
+		sodium_memzero(sk, 32);
+		log_warnx("unit key %s is not the key of your unit %s (it does "
+		    "not match the unit's certificate)", path, unit);
 		return (EX_CONFIG);
 	}
 	return (EX_OK);

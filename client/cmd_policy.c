@@ -67,7 +67,8 @@ cmd_policy_get(struct cmd_ctx *c, struct refx_policy **policy, char *hash,
 	    sizeof(err));
 	free(s);
 	if (*policy == NULL) {
-		log_warnx("policy: the server's policy cannot be used: %s", err);
+		log_warnx("policy: the server's policy cannot be used: %s",
+		    err);
 		ex = EX_PROTOCOL;
 		goto done;
 	}
@@ -152,7 +153,6 @@ print_policy(const struct refx_policy *p, const char *hash)
 {
 	char code[16], rb[REF_ESC_MAX];
 	const char *ref, *cref = NULL;
-	enum refx_rule rule;
 	int cls, k, tw = 5, kw[REFX_KIND_COUNT], concern = 0;
 
 	printf("policy  %s\nsha256  %s\n\n", refx_policy_version(p), hash);
@@ -166,6 +166,7 @@ print_policy(const struct refx_policy *p, const char *hash)
 		if (kw[k] < 4)
 			kw[k] = 4;
 	}
+	kw[REFX_KIND_COUNT - 1] = -2;	/* no padding after the last */
 	pad("CLASS", tw + 2);
 	for (k = 0; k < REFX_KIND_COUNT; k++)
 		pad(refx_kind_name((enum refx_kind)k), kw[k] + 2);
@@ -173,37 +174,37 @@ print_policy(const struct refx_policy *p, const char *hash)
 	for (cls = 0; cls < REFX_CLASS_COUNT; cls++) {
 		pad(refx_class_title((enum refx_class)cls), tw + 2);
 		for (k = 0; k < REFX_KIND_COUNT; k++)
-			pad(cell_code(p, (enum refx_kind)k, (enum refx_class)cls,
-			    code, sizeof(code)), kw[k] + 2);
+			pad(cell_code(p, (enum refx_kind)k,
+			    (enum refx_class)cls, code, sizeof(code)),
+			    kw[k] + 2);
 		putchar('\n');
 	}
 	printf("\nC consent naming the recipient and the class;  C+ separate, "
 	    "itemised consent;\nO only in a report of concern;  " NEVER_SIGN
 	    " never;  /O also in a report of concern.\n");
 
-	/* The legal reference of every cell that lets something through. */
+	/* The legal reference of every cell, never included: it says why. */
 	printf("\nLegal references:\n");
 	for (cls = 0; cls < REFX_CLASS_COUNT; cls++) {
+		printf("%s\n", refx_class_title((enum refx_class)cls));
 		for (k = 0; k < REFX_KIND_COUNT; k++) {
-			rule = refx_policy_rule(p, (enum refx_kind)k,
+			(void)refx_policy_rule(p, (enum refx_kind)k,
 			    (enum refx_class)cls, &ref);
 			if (refx_policy_concern(p, (enum refx_kind)k,
 			    (enum refx_class)cls, &cref))
 				concern = 1;
-			if (rule == REFX_RULE_NEVER || ref == NULL)
-				continue;
-			printf("  %s, %s (%s): %s\n",
-			    refx_class_title((enum refx_class)cls),
+			printf("  %s (%s): %s\n",
 			    refx_kind_name((enum refx_kind)k),
-			    rule == REFX_RULE_CONSENT ? "C" :
-			    rule == REFX_RULE_ITEMISED ? "C+" : "O",
-			    cmd_escape(rb, sizeof(rb), ref));
+			    cell_code(p, (enum refx_kind)k,
+			    (enum refx_class)cls, code, sizeof(code)),
+			    ref != NULL ?
+			    cmd_escape(rb, sizeof(rb), ref) : "-");
 		}
 	}
 
 	/* The report-of-concern channel has one reference for all its cells. */
 	if (concern && cref != NULL)
-		printf("  Report of concern (every O and /O cell): %s\n",
+		printf("Report of concern (every O and /O cell)\n  %s\n",
 		    cmd_escape(rb, sizeof(rb), cref));
 }
 

@@ -47,7 +47,7 @@ static const struct subcmd consent_subs[] = {
 	{ "list", cmd_consent_list, "[--json]",
 	    "list your unit's consents", OPT_JSON_HELP },
 	{ "show", cmd_consent_show, "ID [--json]",
-	    "show a consent, who used it, and (with your unit key) who gave it",
+	    "show a consent, its disclosures and its parties",
 	    OPT_JSON_HELP },
 	{ "withdraw", cmd_consent_withdraw, "ID [--recipient UNIT] [--json]",
 	    "withdraw a consent, entirely or for one recipient",
@@ -70,7 +70,7 @@ static const struct subcmd referral_subs[] = {
 	{ "list", cmd_referral_list, "[--json]",
 	    "list the referrals your unit sent and received", OPT_JSON_HELP },
 	{ "pull", cmd_referral_pull, "ID [--save-attachments DIR] [--json]",
-	    "fetch, verify and decrypt your unit's part of a referral",
+	    "fetch, verify and decrypt your unit's part",
 	    "  --save-attachments DIR  write the attachments to DIR (mode "
 	    "600)\n"
 	    OPT_JSON_HELP },
@@ -101,7 +101,7 @@ static const struct cmd {
 	    NULL },
 	{ "health", cmd_health, "", "check that the exchange answers", NULL },
 	{ "directory", cmd_directory, "",
-	    "list the units of the exchange and check their certificates",
+	    "list the units and check their certificates",
 	    NULL },
 	{ "policy", NULL, "", "", policy_subs },
 	{ "consent", NULL, "", "", consent_subs },

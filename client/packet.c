@@ -180,8 +180,8 @@ only_keys(json_t *o, const char *const *keys, const char *path, char *err,
 			if (strcmp(k, keys[i]) == 0)
 				break;
 		if (keys[i] == NULL)
-			return (fail(err, errlen, "%s%s%.64s: unknown key", path,
-			    path[0] != '\0' ? "." : "", k));
+			return (fail(err, errlen, "%s%s%.64s: unknown key",
+			    path, path[0] != '\0' ? "." : "", k));
 	}
 	return (0);
 }
@@ -313,10 +313,11 @@ static int
 parse_scope(json_t *o, const char *unitkey, const char *path,
     struct consent_scope *sc, char *err, size_t errlen)
 {
-	const char *const keys[] = { unitkey, "classes", "itemised", NULL };
+	const char *const keys[] = { unitkey, "classes", "itemised",
+	    strcmp(unitkey, "recipient") == 0 ? "withdrawn_at" : NULL, NULL };
 	char sub[PATH_MAX_LEN + 16];
 	enum refx_class cls;
-	const char *unit;
+	const char *unit, *s;
 	json_t *it, *v;
 	size_t i;
 
@@ -325,6 +326,15 @@ parse_scope(json_t *o, const char *unitkey, const char *path,
 		return (fail(err, errlen, "%s: must be an object", path));
 	if (only_keys(o, keys, path, err, errlen))
 		return (-1);
+
+	/* From the server: when it was withdrawn for this recipient. */
+	if ((v = json_object_get(o, "withdrawn_at")) != NULL &&
+	    !json_is_null(v)) {
+		if ((s = str_of(v)) == NULL || !packet_time_valid(s))
+			return (fail(err, errlen, "%s.withdrawn_at: must be a "
+			    "time or null", path));
+		memcpy(sc->cs_withdrawn_at, s, PACKET_TIME_LEN + 1);
+	}
 	if ((unit = str_of(json_object_get(o, unitkey))) == NULL)
 		return (fail(err, errlen, "%s.%s: missing", path, unitkey));
 	if (!refx_agency_id_valid(unit))
@@ -521,7 +531,8 @@ consent_file_parse(const uint8_t *data, size_t len, const char *today,
 	    get_date(root, "valid_until", "", today, 1, doc->cd_valid_until,
 	    err, errlen) ||
 	    parse_scope_list(json_object_get(root, "recipients"),
-	    "recipients", "unit", doc->cd_scope, &doc->cd_nscope, err, errlen) ||
+	    "recipients", "unit", doc->cd_scope, &doc->cd_nscope, err,
+	    errlen) ||
 	    get_text(root, "notes", NOTES_MAX, 0, 1, "", &notes, err, errlen))
 		goto err1;
 
@@ -730,7 +741,8 @@ consent_check_parties(const struct consent_doc *doc, char *msg,
 	}
 	if (voices == 0) {
 		snprintf(msg + o, msglen - o, "%sneither a guardian with "
-		    "custody nor a mature pupil is recorded", o > 0 ? "; " : "");
+		    "custody nor a mature pupil is recorded",
+		    o > 0 ? "; " : "");
 		return (1);
 	}
 	return (bad);
@@ -925,8 +937,8 @@ err0:
 int
 consent_unseal(const char *id, const char *unit,
     const uint8_t pk[REFX_X25519_KEY_LEN],
-    const uint8_t sk[REFX_X25519_KEY_LEN], const char *blob64, const char *env64, uint8_t **pt, size_t *len,
-    char *err, size_t errlen)
+    const uint8_t sk[REFX_X25519_KEY_LEN], const char *blob64,
+    const char *env64, uint8_t **pt, size_t *len, char *err, size_t errlen)
 {
 	struct refx_keyset *ks = NULL;
 	const uint8_t *key;
@@ -1349,10 +1361,10 @@ copy_str(char *dst, size_t size, const char *src)
 /**
  * packet_build(spec, err, errlen): Encrypt every field of the draft with
  * a fresh random key, seal to each recipient exactly the keys of its
- * fields, write and sign the manifest.  Nothing is checked against
- * policy here: the caller decides the field lists.  Every key is wiped
- * before return.  Return the packet (free with packet_free) or NULL
- * with a message.
+ * fields, and write the manifest (canonical JSON).  Nothing is checked
+ * against policy here: the caller decides the field lists.  Every key is
+ * wiped before return.  Return the packet, still to be signed (free with
+ * packet_free), or NULL with a message.
  */
 struct packet *
 packet_build(const struct packet_spec *s, char *err, size_t errlen)
@@ -1466,15 +1478,9 @@ packet_build(const struct packet_spec *s, char *err, size_t errlen)
 	sodium_free(keys);
 	keys = NULL;
 
-	/* The statement of all that, signed. */
+	/* The statement of all that, to be signed. */
 	if (manifest_encode(m, &pk->p_manifest, &pk->p_manifest_len)) {
 		fail(err, errlen, "out of memory");
-		goto err1;
-	}
-	if (refx_manifest_sign(s->ps_keyfile, s->ps_passphrase,
-	    pk->p_manifest, pk->p_manifest_len, pk->p_sig)) {
-		fail(err, errlen, "cannot sign the manifest with %s (wrong "
-		    "passphrase?)", s->ps_keyfile);
 		goto err1;
 	}
 	return (pk);
@@ -1486,6 +1492,23 @@ err1:
 	packet_free(pk);
 err0:
 	return (NULL);
+}
+
+/**
+ * packet_sign(pk, keyfile, passphrase, err, errlen): Sign the manifest
+ * of ${pk} with the sender's Ed25519 key file (${passphrase} may be
+ * NULL).  Return 0 or -1 with a message.
+ */
+int
+packet_sign(struct packet *pk, const char *keyfile, const char *passphrase,
+    char *err, size_t errlen)
+{
+
+	if (refx_manifest_sign(keyfile, passphrase, pk->p_manifest,
+	    pk->p_manifest_len, pk->p_sig))
+		return (fail(err, errlen, "cannot sign the manifest with %s "
+		    "(not an Ed25519 key, or wrong passphrase?)", keyfile));
+	return (0);
 }
 
 /**
@@ -1577,8 +1600,9 @@ check_sender(json_t *answer, struct x509_st *ca, struct X509_crl_st *crl,
 	size_t siglen;
 	int rc = -1;
 
+	/* Room beyond 64: refx_b64_decode's bound is not exact. */
 	if ((s = str_of(json_object_get(answer, "signature"))) == NULL ||
-	    refx_b64_decode(s, REFX_SIG_LEN, &sig, &siglen))
+	    refx_b64_decode(s, REFX_SIG_LEN + 8, &sig, &siglen))
 		return (fail(err, errlen, "the signature is malformed"));
 	if (siglen != REFX_SIG_LEN) {
 		fail(err, errlen, "the signature is malformed");
@@ -1611,8 +1635,8 @@ check_sender(json_t *answer, struct x509_st *ca, struct X509_crl_st *crl,
 	}
 	if (rv->rv_sender.id_kind != REFX_KIND_SCHOOL ||
 	    rv->rv_sender.id_role != REFX_ROLE_SUBMITTER) {
-		fail(err, errlen, "the sender is a %s at a unit of kind %s, not "
-		    "a submitter at a school",
+		fail(err, errlen, "the sender is a %s at a unit of kind %s, "
+		    "not a submitter at a school",
 		    refx_role_name(rv->rv_sender.id_role),
 		    refx_kind_name(rv->rv_sender.id_kind));
 		goto err2;
@@ -1776,7 +1800,7 @@ packet_check(json_t *answer, const char *id, const char *unit,
 
 	/* The manifest: canonical, about this referral. */
 	if ((s = str_of(json_object_get(answer, "manifest"))) == NULL ||
-	    refx_b64_decode(s, PACKET_MANIFEST_MAX, &man, &manlen)) {
+	    refx_b64_decode(s, PACKET_MANIFEST_MAX + 3, &man, &manlen)) {
 		fail(err, errlen, "the manifest is malformed");
 		goto err0;
 	}

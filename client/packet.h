@@ -75,6 +75,7 @@ struct consent_scope {
 	char		cs_unit[REFX_AGENCY_ID_MAX + 1];
 	refx_classes	cs_classes;
 	refx_classes	cs_itemised;	/* subset of cs_classes */
+	char		cs_withdrawn_at[PACKET_TIME_LEN + 1];	/* or "" */
 };
 
 /* One party's position, the public part. */
@@ -132,8 +133,9 @@ int consent_check_parties(const struct consent_doc *, char *, size_t);
 
 /**
  * consent_scope_parse(scope, out, n, err, errlen): Parse the "scope"
- * array of a consent as the server returns it, strictly.  Return 0 or
- * -1 with a message.
+ * array of a consent as the server returns it, strictly; an entry may
+ * carry "withdrawn_at" (a time, or null), the moment the consent was
+ * withdrawn for that recipient.  Return 0 or -1 with a message.
  */
 int consent_scope_parse(struct json_t *, struct consent_scope *, size_t *,
     char *, size_t) __attribute__((warn_unused_result));
@@ -224,7 +226,7 @@ struct manifest_env {
 struct manifest {
 	char			m_referral[REFX_REFERRAL_ID_LEN + 1];
 	enum refx_basis		m_basis;
-	char			m_consent[REFX_REFERRAL_ID_LEN + 1];  /* or "" */
+	char			m_consent[REFX_REFERRAL_ID_LEN + 1]; /* or "" */
 	char			m_unit[REFX_AGENCY_ID_MAX + 1];
 	char			m_person[REFX_PERSON_ID_MAX + 1];
 	char			m_created_at[PACKET_TIME_LEN + 1];
@@ -265,8 +267,6 @@ struct packet_spec {
 	const char			*ps_policy;	/* hash, hex */
 	const struct packet_rcpt	*ps_rcpt;	/* sender's own too */
 	size_t				 ps_nrcpt;
-	const char			*ps_keyfile;	/* signing key */
-	const char			*ps_passphrase;	/* or NULL */
 };
 
 /* A built submission, every part in its final bytes. */
@@ -284,12 +284,20 @@ struct packet {
 /**
  * packet_build(spec, err, errlen): Encrypt every field of the draft with
  * a fresh random key, seal to each recipient exactly the keys of its
- * fields, write and sign the manifest.  Nothing is checked against
- * policy here: the caller decides the field lists.  Every key is wiped
- * before return.  Return the packet (free with packet_free) or NULL
- * with a message.
+ * fields, and write the manifest (canonical JSON).  Nothing is checked
+ * against policy here: the caller decides the field lists.  Every key is
+ * wiped before return.  Return the packet, still to be signed (free with
+ * packet_free), or NULL with a message.
  */
 struct packet *packet_build(const struct packet_spec *, char *, size_t);
+
+/**
+ * packet_sign(pk, keyfile, passphrase, err, errlen): Sign the manifest
+ * of ${pk} with the sender's Ed25519 key file (${passphrase} may be
+ * NULL).  Return 0 or -1 with a message.
+ */
+int packet_sign(struct packet *, const char *, const char *, char *, size_t)
+    __attribute__((warn_unused_result));
 
 /**
  * packet_body(pk, cert_pem): The body of POST /v1/referrals for ${pk}

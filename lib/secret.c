@@ -93,12 +93,19 @@ refx_b64_decode(const char *in, size_t max, uint8_t **out, size_t *outlen)
 	const char *end;
 	uint8_t *buf;
 
-	cap = inlen / 4 * 3 + 3;
-	if (cap > max + 3)
+	/* Padded base64: 4 characters per 3 bytes, '=' for the shortfall. */
+	if (inlen % 4 != 0)
+		return (-1);
+	cap = inlen / 4 * 3;
+	if (inlen > 0 && in[inlen - 1] == '=')
+		cap--;
+	if (inlen > 1 && in[inlen - 2] == '=')
+		cap--;
+	if (cap > max)
 		return (-1);
 	if ((buf = malloc(cap + 1)) == NULL)
 		return (-1);
-	if (sodium_base642bin(buf, cap, in, inlen, NULL, &n, &end,
+	if (sodium_base642bin(buf, cap + 1, in, inlen, NULL, &n, &end,
 	    sodium_base64_VARIANT_ORIGINAL) != 0 || end != in + inlen ||
 	    n > max) {
 		free(buf);

@@ -803,14 +803,15 @@ ini_safe(const char *s)
 /* Write the refx client configuration for a new person. */
 static int
 ini_write(const char *path, const char *url, const char *ca,
-    const char *crt, const char *key)
+    const char *crt, const char *key, const char *unitkey)
 {
-	char buf[4 * PATH_MAX + URL_MAX + 128];
+	char buf[5 * PATH_MAX + URL_MAX + 160];
 	int n;
 
 	/* refx reads values of up to INI_VALUE_MAX bytes. */
 	if (strlen(ca) > INI_VALUE_MAX || strlen(crt) > INI_VALUE_MAX ||
-	    strlen(key) > INI_VALUE_MAX) {
+	    strlen(key) > INI_VALUE_MAX || (unitkey != NULL &&
+	    strlen(unitkey) > INI_VALUE_MAX)) {
 		log_warnx("%s: paths too long for a client configuration",
 		    path);
 		return (EX_DATAERR);
@@ -822,7 +823,11 @@ ini_write(const char *path, const char *url, const char *ca,
 	    "ca = %s\n"
 	    "[identity]\n"
 	    "certificate = %s\n"
-	    "key = %s\n", url, ca, crt, key);
+	    "key = %s\n"
+	    "%s%s%s", url, ca, crt, key,
+	    /* Those who read case packets need their unit's key. */
+	    unitkey ? "[unit]\nkey = " : "", unitkey ? unitkey : "",
+	    unitkey ? "\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(buf)) {
 		log_warnx("%s: too long", path);
 		return (EX_SOFTWARE);
@@ -929,7 +934,7 @@ dir_user_add(const char *dir, const struct dir_user *u,
 	struct pki p;
 	struct ca_issue ci;
 	struct index_entry e, *old;
-	char person[REFX_PERSON_ID_MAX + 1], path[PATH_MAX];
+	char person[REFX_PERSON_ID_MAX + 1], path[PATH_MAX], unitkey[PATH_MAX];
 	char *pass = NULL;
 	size_t passalloc = 0;
 	enum refx_role role;
@@ -1025,8 +1030,12 @@ dir_user_add(const char *dir, const struct dir_user *u,
 		rc = ex_errno(errno, 1);
 		goto err2;
 	}
+	if (mkpath(unitkey, p.p_dir, "units/%s.key", u->du_agency))
+		goto err2;
 	if ((rc = ini_write(res->dr_ini, u->du_url ? u->du_url : DIR_URL,
-	    path, res->dr_cert, res->dr_key)))
+	    path, res->dr_cert, res->dr_key,
+	    (role == REFX_ROLE_SUBMITTER ||
+	    role == REFX_ROLE_CASEWORKER) ? unitkey : NULL)))
 		goto err2;
 
 	res->dr_type = PKI_PERSON;

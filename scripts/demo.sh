@@ -106,7 +106,53 @@ sleep 0.3
 echo "refxd's log says:"
 grep -E "refused|closed before" "$D/refxd.log" | tail -2
 
-say "5. The operator stops refxd (SIGTERM)"
+say "5. The school records the guardians' consent"
+CONSENT="$D/consent.json"
+# The example consent, valid for 30 days from today.
+sed "s/\"valid_until\": \"[0-9-]*\"/\"valid_until\": \"$(date -u -d '+30 days' +%F)\"/" \
+    "$ROOT/examples/consent.json" >"$CONSENT"
+SARA="env REFX_CONFIG=$D/pki/users/sara.lind.ini"
+ANNA="env REFX_CONFIG=$D/pki/users/anna.berg.ini"
+BJORN="env REFX_CONFIG=$D/pki/users/bjorn.akesson.ini"
+$SARA refx --json consent record "$CONSENT" >"$D/consent.out"
+CID=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' "$D/consent.out" | head -1)
+run $SARA refx consent show "$CID"
+
+say "6. The school previews what IFO and BUP will each be able to read"
+run $SARA refx referral submit "$ROOT/examples/referral-draft.json" \
+    --consent "$CID" --preview
+
+say "7. The school submits the referral (encrypted and signed on its machine)"
+$SARA refx --json referral submit "$ROOT/examples/referral-draft.json" \
+    --consent "$CID" >"$D/submit.out"
+RID=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' "$D/submit.out" | head -1)
+echo "referral $RID submitted"
+echo "The server holds ciphertext only:"
+sqlite3 "$D/data/refx.db" "SELECT name, length(blob) || ' bytes' FROM
+    referral_fields WHERE referral_id = '$RID' LIMIT 4;"
+if sqlite3 "$D/data/refx.db" .dump | grep -q "Elsa"; then
+	echo "plaintext found in the database!"; exit 1
+fi
+
+say "8. IFO and BUP each pull and decrypt their own part (side by side)"
+run $ANNA refx referral list
+$ANNA refx referral pull "$RID" >"$D/ifo.txt"
+$BJORN refx referral pull "$RID" >"$D/bup.txt"
+printf '%-78s | %s\n' "IFO (ludvika-ifo-intake) sees" "BUP (dalarna-bup) sees"
+printf '%.78s-+-%.78s\n' "$(printf '%80s' | tr ' ' -)" "$(printf '%80s' | tr ' ' -)"
+pr -m -t -w 160 "$D/ifo.txt" "$D/bup.txt"
+
+say "9. A guardian withdraws consent; the next pull is refused"
+run $SARA refx consent withdraw "$CID"
+set +e
+run $BJORN refx referral pull "$RID"
+rc=$?
+set -e
+echo "(refx exit code $rc)"
+[ "$rc" -ne 0 ] || { echo "the pull after withdrawal was not refused!"; exit 1; }
+run $SARA refx consent show "$CID"
+
+say "10. The operator stops refxd (SIGTERM)"
 kill -TERM "$SERVER_PID"
 set +e
 wait "$SERVER_PID"

@@ -539,8 +539,6 @@ h_consent_record(struct request *rq, struct store_tx *tx)
 	size_t nsc = 0, bloblen, i;
 	enum refx_err err = REFX_EINVAL;
 
-	if ((err = consent_sweep(tx)))
-		return (err);
 	if ((body = request_json(rq)) == NULL)
 		return (REFX_EINVAL);
 	err = REFX_EINVAL;
@@ -659,10 +657,7 @@ h_consent_list(struct request *rq, struct store_tx *tx)
 	struct store_stmt *st;
 	json_t *list, *e;
 	const char *id;
-	enum refx_err err;
 
-	if ((err = consent_sweep(tx)))
-		return (err);
 	if ((list = json_array()) == NULL)
 		return (REFX_ENOMEM);
 	st = store_query(tx, "SELECT id, recorded_at FROM consents WHERE "
@@ -757,8 +752,6 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 	int owner, named, rc;
 	enum refx_err err;
 
-	if ((err = consent_sweep(tx)))
-		return (err);
 	if ((rc = consent_get(tx, id, &cs)) < 0)
 		return (REFX_ESTORE);
 	owner = (rc == 0 && strcmp(cs.cs_owner, unit) == 0);
@@ -821,8 +814,6 @@ h_consent_withdraw(struct request *rq, struct store_tx *tx)
 	int rc, deleted = 0;
 	enum refx_err err;
 
-	if ((err = consent_sweep(tx)))
-		return (err);
 	if (rq->rq_body_len > 0) {
 		if ((body = request_json(rq)) == NULL)
 			return (REFX_EINVAL);

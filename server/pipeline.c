@@ -85,6 +85,16 @@ pipeline_run(struct request *rq)
 		    rq->rq_who->id_agency, access_action_name(rt->rt_action));
 		return;
 	}
+	if (rt->rt_before != NULL) {
+		if (store_begin(rq->rq_srv->sv_store, 1, &tx) != REFX_OK)
+			goto unavailable;
+		if (rt->rt_before(tx) != REFX_OK) {
+			store_rollback(tx);
+			goto unavailable;
+		}
+		if (store_commit(tx) != REFX_OK)
+			goto unavailable;
+	}
 	if ((err = store_begin(rq->rq_srv->sv_store, rt->rt_writes, &tx))) {
 		request_fail(rq, err, "database unavailable, try again");
 		return;
@@ -102,4 +112,8 @@ pipeline_run(struct request *rq)
 		    "try again");
 		return;
 	}
+	return;
+
+unavailable:
+	request_fail(rq, REFX_EUNAVAIL, "database unavailable, try again");
 }

@@ -520,8 +520,6 @@ h_referral_submit(struct request *rq, struct store_tx *tx)
 	enum refx_err err;
 	size_t i;
 
-	if ((err = consent_sweep(tx)))
-		return (err);
 	if ((body = request_json(rq)) == NULL)
 		return (REFX_EINVAL);
 	memset(&s, 0, sizeof(s));
@@ -553,10 +551,7 @@ h_referral_list(struct request *rq, struct store_tx *tx)
 {
 	struct store_stmt *st;
 	json_t *list, *e;
-	enum refx_err err;
 
-	if ((err = consent_sweep(tx)))
-		return (err);
 	if ((list = json_array()) == NULL)
 		return (REFX_ENOMEM);
 	st = store_query(tx, "SELECT r.id, r.created_at, r.sender_unit, "
@@ -633,8 +628,6 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 	int own, rc;
 	enum refx_err err;
 
-	if ((err = consent_sweep(tx)))
-		return (err);
 	st = store_query(tx, "SELECT sender_unit, basis, consent_id, "
 	    "manifest, signature, certificate FROM referrals WHERE id = ?",
 	    "t", id);

@@ -1,23 +1,29 @@
 #include <string.h>
 
+#include "cases.h"
 #include "handlers.h"
 #include "routes.h"
 
 static const struct route routes[] = {
-	{ "GET", "/v1/whoami", h_whoami, ACTION_WHOAMI, 0 },
-	{ "GET", "/v1/health", h_health, ACTION_HEALTH, 0 },
-	{ "GET", "/v1/directory", h_directory, ACTION_DIRECTORY, 0 },
-	{ "GET", "/v1/policy", h_policy, ACTION_POLICY, 0 },
-	/* Case routes write: each may expire consents first. */
-	{ "POST", "/v1/consents", h_consent_record, ACTION_CONSENT_RECORD, 1 },
-	{ "GET", "/v1/consents", h_consent_list, ACTION_CONSENT_LIST, 1 },
-	{ "GET", "/v1/consents/*", h_consent_show, ACTION_CONSENT_SHOW, 1 },
+	{ "GET", "/v1/whoami", h_whoami, ACTION_WHOAMI, 0, NULL },
+	{ "GET", "/v1/health", h_health, ACTION_HEALTH, 0, NULL },
+	{ "GET", "/v1/directory", h_directory, ACTION_DIRECTORY, 0, NULL },
+	{ "GET", "/v1/policy", h_policy, ACTION_POLICY, 0, NULL },
+	/* Case routes expire consents first; pulls record disclosures. */
+	{ "POST", "/v1/consents", h_consent_record, ACTION_CONSENT_RECORD, 1,
+	    consent_sweep },
+	{ "GET", "/v1/consents", h_consent_list, ACTION_CONSENT_LIST, 0,
+	    consent_sweep },
+	{ "GET", "/v1/consents/*", h_consent_show, ACTION_CONSENT_SHOW, 0,
+	    consent_sweep },
 	{ "POST", "/v1/consents/*/withdraw", h_consent_withdraw,
-	    ACTION_CONSENT_WITHDRAW, 1 },
+	    ACTION_CONSENT_WITHDRAW, 1, consent_sweep },
 	{ "POST", "/v1/referrals", h_referral_submit, ACTION_REFERRAL_SUBMIT,
-	    1 },
-	{ "GET", "/v1/referrals", h_referral_list, ACTION_REFERRAL_LIST, 1 },
-	{ "GET", "/v1/referrals/*", h_referral_pull, ACTION_REFERRAL_PULL, 1 },
+	    1, consent_sweep },
+	{ "GET", "/v1/referrals", h_referral_list, ACTION_REFERRAL_LIST, 0,
+	    consent_sweep },
+	{ "GET", "/v1/referrals/*", h_referral_pull, ACTION_REFERRAL_PULL, 1,
+	    consent_sweep },
 };
 
 /* An id segment: 1-64 of [A-Za-z0-9_-]; nothing else reaches a handler. */

@@ -11,6 +11,12 @@ struct route {
 	handler_fn		*rt_handler;
 	enum access_action	 rt_action;
 	int			 rt_writes;	/* needs a write transaction */
+	/*
+	 * Housekeeping run first, in a transaction of its own, so that
+	 * it stands even when the request itself is refused and rolled
+	 * back (consent expiry must delete keys whatever happens next).
+	 */
+	int			(*rt_before)(struct store_tx *);
 };
 
 /**

@@ -77,10 +77,10 @@ pull() { # pull PERSON UNIT -> fields JSON on stdout
 expected() { # expected KIND UNIT -> sorted class names
 	jq -r --arg k "$1" --arg u "$2" --slurpfile c "$T/consent.json" '
 	  ($c[0].recipients[] | select(.unit == $u)) as $s
-	  | .rules | to_entries[]
-	  | select((.value[$k].rule == "consent" and ($s.classes | index(.key)))
-	        or (.value[$k].rule == "itemised" and ($s.itemised | index(.key))))
-	  | .key' "${POLICY:-$ROOT/etc/policy.json}" | sort | tr '\n' ' '
+	  | .rules | to_entries[] | .key as $cls
+	  | select((.value[$k].rule == "consent" and ($s.classes | index($cls)))
+	        or (.value[$k].rule == "itemised" and ($s.itemised | index($cls))))
+	  | $cls' "${POLICY:-$ROOT/etc/policy.json}" | sort | tr '\n' ' '
 }
 pull anna.berg ludvika-ifo-intake >"$T/ifo.json" 2>"$T/ifo.err"
 check "IFO caseworker pulls and decrypts (rc=$?)" test -s "$T/ifo.json"

@@ -46,10 +46,10 @@ check "referral submitted" test -n "$RID" -a "$RID" != null
 expected() { # expected KIND UNIT
 	jq -r --arg k "$1" --arg u "$2" --slurpfile c "$T/consent.json" '
 	  ($c[0].recipients[] | select(.unit == $u)) as $s
-	  | .rules | to_entries[]
-	  | select((.value[$k].rule == "consent" and ($s.classes | index(.key)))
-	        or (.value[$k].rule == "itemised" and ($s.itemised | index(.key))))
-	  | .key' "$POLICY" | sort | tr '\n' ' '
+	  | .rules | to_entries[] | .key as $cls
+	  | select((.value[$k].rule == "consent" and ($s.classes | index($cls)))
+	        or (.value[$k].rule == "itemised" and ($s.itemised | index($cls))))
+	  | $cls' "$POLICY" | sort | tr '\n' ' '
 }
 for who in anna.berg:ludvika-ifo-intake:ifo bjorn.akesson:dalarna-bup:bup; do
 	p=${who%%:*}; rest=${who#*:}; unit=${rest%%:*}; kind=${rest#*:}

@@ -7,7 +7,7 @@
 
 set -u
 BUILD=${BUILD:-build}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN="$ROOT/$BUILD"
 REFXD="$BIN/refxd"
 REFX="$BIN/refx"
