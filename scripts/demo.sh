@@ -138,9 +138,17 @@ say "8. IFO and BUP each pull and decrypt their own part (side by side)"
 run $ANNA refx referral list
 $ANNA refx referral pull "$RID" >"$D/ifo.txt"
 $BJORN refx referral pull "$RID" >"$D/bup.txt"
-printf '%-78s | %s\n' "IFO (ludvika-ifo-intake) sees" "BUP (dalarna-bup) sees"
-printf '%.78s-+-%.78s\n' "$(printf '%80s' | tr ' ' -)" "$(printf '%80s' | tr ' ' -)"
-pr -m -t -w 160 "$D/ifo.txt" "$D/bup.txt"
+# Two columns of 76 characters; longer lines are cut at the column edge.
+awk 'NR == FNR { l[FNR] = $0; n = FNR; next }
+    { r[FNR] = $0; m = FNR }
+    END {
+	printf "%-76.76s | %s\n", "IFO (ludvika-ifo-intake) sees",
+	    "BUP (dalarna-bup) sees"
+	dash = sprintf("%76s", ""); gsub(/ /, "-", dash)
+	printf "%s-+-%s\n", dash, dash
+	for (i = 1; i <= (n > m ? n : m); i++)
+		printf "%-76.76s | %.76s\n", l[i], r[i]
+    }' "$D/ifo.txt" "$D/bup.txt"
 
 say "9. A guardian withdraws consent; the next pull is refused"
 run $SARA refx consent withdraw "$CID"
