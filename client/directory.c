@@ -10,9 +10,6 @@
 #include <sysexits.h>
 
 #include <jansson.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 
 #include "refx/cert.h"
 #include "refx/identity.h"
@@ -44,39 +41,6 @@ is_hex(const char *s, size_t n)
 		    (s[i] >= 'a' && s[i] <= 'f')))
 			return (0);
 	return (1);
-}
-
-/* Refuse to decrypt: a CRL has no passphrase (OpenSSL would prompt). */
-static int
-no_pass(char *buf, int size, int rwflag, void *u)
-{
-
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return (-1);
-}
-
-/*
- * Parse the directory's PEM CRL.  librefx reads CRLs only from files
- * (refx_crl_read), so this one call to OpenSSL lives here.  Its
- * signature is checked by refx_cert_verify, which is given it.
- */
-static struct X509_crl_st *
-crl_parse(const char *pem, size_t len)
-{
-	BIO *bio;
-	X509_CRL *crl;
-
-	if (len == 0 || len > INT_MAX)
-		return (NULL);
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
-		return (NULL);
-	crl = PEM_read_bio_X509_CRL(bio, NULL, no_pass, NULL);
-	BIO_free(bio);
-	ERR_clear_error();
-	return (crl);
 }
 
 /* Mark ${u} unusable with a reason. */
@@ -205,7 +169,8 @@ directory_parse(json_t *root, const char *ca_path, char *err, size_t errlen)
 		    "CRL; cannot check units for revocation");
 		goto err1;
 	}
-	if ((d->d_crl = crl_parse(crl, strlen(crl))) == NULL) {
+	if ((d->d_crl = refx_crl_parse_pem((const uint8_t *)crl,
+	    strlen(crl))) == NULL) {
 		snprintf(err, errlen, "directory: the server's CRL cannot be "
 		    "parsed");
 		goto err1;

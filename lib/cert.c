@@ -132,23 +132,33 @@ refx_cert_free(struct x509_st *cert)
 	X509_free(cert);
 }
 
+/** refx_crl_parse_pem(pem, len): Parse one PEM CRL.  Return it or NULL. */
+struct X509_crl_st *
+refx_crl_parse_pem(const uint8_t *pem, size_t len)
+{
+	BIO *bio;
+	X509_CRL *crl = NULL;
+
+	if (len > 0 && len <= INT_MAX &&
+	    (bio = BIO_new_mem_buf(pem, (int)len)) != NULL) {
+		crl = PEM_read_bio_X509_CRL(bio, NULL, no_pass, NULL);
+		BIO_free(bio);
+	}
+	ERR_clear_error();
+	return (crl);
+}
+
 /** refx_crl_read(path): Read a PEM CRL file.  Return it or NULL. */
 struct X509_crl_st *
 refx_crl_read(const char *path)
 {
 	uint8_t *data;
 	size_t len;
-	BIO *bio;
-	X509_CRL *crl = NULL;
+	X509_CRL *crl;
 
 	if (refx_file_read(path, CRL_FILE_MAX, &data, &len))
 		return (NULL);
-	if (len > 0 && len <= INT_MAX &&
-	    (bio = BIO_new_mem_buf(data, (int)len)) != NULL) {
-		crl = PEM_read_bio_X509_CRL(bio, NULL, no_pass, NULL);
-		BIO_free(bio);
-	}
-	ERR_clear_error();
+	crl = refx_crl_parse_pem(data, len);
 	free(data);
 	return (crl);
 }

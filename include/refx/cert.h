@@ -59,6 +59,9 @@ struct x509_st *refx_cert_read(const char *);
 /** refx_cert_free(cert): Free ${cert}; NULL is a no-op. */
 void refx_cert_free(struct x509_st *);
 
+/** refx_crl_parse_pem(pem, len): Parse one PEM CRL.  Return it or NULL. */
+struct X509_crl_st *refx_crl_parse_pem(const uint8_t *, size_t);
+
 /** refx_crl_read(path): Read a PEM CRL file.  Return it or NULL. */
 struct X509_crl_st *refx_crl_read(const char *);
 

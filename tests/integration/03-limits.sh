@@ -60,9 +60,28 @@ wait $pids
 n=$(cat "$T"/par.* | grep -o '"agency"' | wc -l)
 check "eight parallel clients all answered ($n)" test "$n" = 8
 
-# The CLI maps the server's JSON error to a message and an exit code.
 out=$(as anna.berg --json health)
 check "health still ok" sh -c "echo '$out' | grep -q ok"
 stop_server
 check "refxd exits 0" test "$SERVER_RC" = 0
+
+# Per-IP connection limit: with 2 allowed, a third connection is refused
+# while two are held open, and admitted once they close.
+sed -i 's/^connections_per_ip = .*/connections_per_ip = 2/' "$T/refxd.ini"
+check "refxd restarts with 2 connections per IP" start_server
+holders=""
+for i in 1 2; do
+	( sleep 4 ) | openssl s_client -quiet -connect "127.0.0.1:$PORT" \
+	    -CAfile "$T/pki/ca.crt" -cert "$C" -key "$K" >/dev/null 2>&1 &
+	holders="$holders $!"
+done
+sleep 1
+code=$(curl_as "$C" "$K" /v1/whoami)
+check "a third connection from the same IP is refused ($code)" \
+    test "$code" = 000
+# shellcheck disable=SC2086
+wait $holders
+code=$(curl_as "$C" "$K" /v1/whoami)
+check "admitted again once the others closed ($code)" test "$code" = 200
+stop_server
 finish

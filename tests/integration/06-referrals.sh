@@ -135,6 +135,43 @@ as anna.berg --unit-key "$KEYS/ludvika-ifo-intake.key" referral pull "$RID2" \
     >"$T/r.out" 2>&1
 check "IFO cannot pull a referral addressed only to BUP (rc=$?)" test $? = 65
 
+# A passphrase-protected unit key works, and only with its passphrase.
+printf 'correct horse battery staple\n' >"$T/pass"
+printf 'wrong\n' >"$T/wrong"
+chmod 600 "$T/pass" "$T/wrong"
+as anna.berg key protect "$KEYS/ludvika-ifo-intake.key" "$T/ifo-protected.key" \
+    --passphrase-file "$T/pass" --unit ludvika-ifo-intake >/dev/null 2>&1
+check "unit key protected, file is 0600" \
+    test "$(stat -c %a "$T/ifo-protected.key" 2>/dev/null)" = 600
+check "protected file holds no PEM private key" \
+    sh -c "! grep -q 'PRIVATE KEY' $T/ifo-protected.key"
+as anna.berg --unit-key "$T/ifo-protected.key" --unit-passphrase-file "$T/pass" \
+    --json referral pull "$RID" >"$T/prot.json" 2>&1
+check "pull with the protected unit key" grep -q CANARY-HOME "$T/prot.json"
+as anna.berg --unit-key "$T/ifo-protected.key" --unit-passphrase-file \
+    "$T/wrong" referral pull "$RID" >"$T/prot.out" 2>&1
+check "wrong passphrase refused, nothing shown (rc=$?)" \
+    sh -c "! grep -q CANARY $T/prot.out && grep -qi passphrase $T/prot.out"
+chmod 644 "$KEYS/dalarna-bup.key"
+as bjorn.akesson --unit-key "$KEYS/dalarna-bup.key" referral pull "$RID" \
+    >"$T/perm.out" 2>&1
+check "a unit key readable by others is refused (rc=$?)" \
+    sh -c "grep -q 'chmod 600' $T/perm.out && ! grep -q CANARY $T/perm.out"
+chmod 600 "$KEYS/dalarna-bup.key"
+
+# Consent lists: the owner and the recipients see it, others do not.
+as sara.lind --json consent list >"$T/cl.json" 2>&1
+check "the school lists its consent" grep -q "$CID" "$T/cl.json"
+as bjorn.akesson --json consent list >"$T/cl.json" 2>&1
+check "a named recipient lists it" grep -q "$CID" "$T/cl.json"
+pki agency add falun-school --kind school --name "Falu kommun, Skola" >/dev/null
+pki user add --agency falun-school --role submitter --name "Per Falk" \
+    --id per.falk >/dev/null
+as per.falk --json consent list >"$T/cl.json" 2>&1
+check "another school does not see it" sh -c "! grep -q $CID $T/cl.json"
+as per.falk consent show "$CID" >"$T/cl.out" 2>&1
+check "...nor can show it (rc=$?)" test $? = 65
+
 # Inbox: no personal data.
 as anna.berg --json referral list >"$T/list.json" 2>&1
 check "IFO inbox lists the referral" grep -q "$RID" "$T/list.json"
