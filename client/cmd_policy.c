@@ -12,6 +12,7 @@
 #include "refx/identity.h"
 #include "refx/log.h"
 #include "refx/policy.h"
+#include "refx/secret.h"
 #include "refx/schema.h"
 
 #include "cmd.h"
@@ -48,7 +49,7 @@ cmd_policy_get(struct cmd_ctx *c, struct refx_policy **policy, char *hash,
 	h = cmd_json_str(root, "hash", PACKET_HASH_HEX);
 	doc = json_object_get(root, "document");
 	if (version == NULL || h == NULL ||
-	    !packet_hex_valid(h, PACKET_HASH_HEX) || !json_is_object(doc)) {
+	    !refx_hex_valid(h, PACKET_HASH_HEX) || !json_is_object(doc)) {
 		log_warnx("policy: the server's answer is malformed");
 		ex = EX_PROTOCOL;
 		goto done;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "refx/buf.h"
+#include "refx/identity.h"
 #include "refx/log.h"
 #include "refx/secret.h"
 
@@ -211,53 +212,6 @@ cmd_json_str(json_t *obj, const char *key, size_t max)
 	return (s);
 }
 
-/*
- * Decode one UTF-8 sequence at ${p} (at most ${n} bytes).  Return its
- * length and the code point in ${cp}, or 0 if malformed (overlong,
- * surrogate, beyond U+10FFFF, truncated).  As in lib/identity.c.
- */
-static size_t
-utf8_decode(const unsigned char *p, size_t n, unsigned long *cp)
-{
-	size_t len, i;
-	unsigned long c, min;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return (1);
-	} else if ((p[0] & 0xe0) == 0xc0) {
-		len = 2; c = p[0] & 0x1f; min = 0x80;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3; c = p[0] & 0x0f; min = 0x800;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4; c = p[0] & 0x07; min = 0x10000;
-	} else
-		return (0);
-	if (len > n)
-		return (0);
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return (0);
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return (0);
-	*cp = c;
-	return (len);
-}
-
-/* Code points that must never reach a terminal (as refx_name_valid). */
-static int
-is_forbidden(unsigned long c)
-{
-
-	return (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
-	    c == 0x2028 || c == 0x2029 ||		/* line separators */
-	    (c >= 0x202a && c <= 0x202e) ||		/* bidi embeddings */
-	    (c >= 0x2066 && c <= 0x2069) ||		/* bidi isolates */
-	    c == 0x200e || c == 0x200f || c == 0xfeff);
-}
-
 /**
  * cmd_escape(out, outlen, in): Copy ${in} to ${out} for a terminal or a
  * log line: bytes that are not well-formed UTF-8, and control, line
@@ -277,9 +231,9 @@ cmd_escape(char *out, size_t outlen, const char *in)
 		return (out);
 	while (n > 0) {
 		/* One character, as itself or escaped. */
-		k = utf8_decode(p, n, &cp);
+		k = refx_utf8_decode(p, n, &cp);
 		plen = 0;
-		if (k == 0 || is_forbidden(cp)) {
+		if (k == 0 || refx_char_forbidden(cp)) {
 			if (k == 0)
 				k = 1;
 			for (i = 0; i < k; i++)

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "refx/secret.h"
 #include "refx/identity.h"
 #include "refx/log.h"
 
@@ -12,20 +13,6 @@
 #define WHOAMI_MAX	(64 * 1024)	/* bytes of answer we accept */
 #define FPR_HEX_LEN	(2 * REFX_FINGERPRINT_LEN)
 
-/* Return 1 if ${s} is exactly ${n} lower-case hex digits. */
-static int
-is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	if (strlen(s) != n)
-		return (0);
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return (0);
-	return (1);
-}
 
 /*
  * refx whoami: GET /v1/whoami and show who the exchange says we are,
@@ -58,7 +45,7 @@ cmd_whoami(struct cmd_ctx *c, int argc, char **argv)
 	    kind == NULL || refx_kind_parse(kind, &k) ||
 	    role == NULL || refx_role_parse(role, &r) ||
 	    person == NULL || !refx_person_id_valid(person) ||
-	    name == NULL || fpr == NULL || !is_hex(fpr, FPR_HEX_LEN)) {
+	    name == NULL || fpr == NULL || !refx_hex_valid(fpr, FPR_HEX_LEN)) {
 		log_warnx("whoami: the server's answer is malformed");
 		ex = EX_PROTOCOL;
 		goto done;

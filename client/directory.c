@@ -28,20 +28,6 @@
 #define PEM_BEGIN	"-----BEGIN CERTIFICATE-----"
 #define CRL_BEGIN	"-----BEGIN X509 CRL-----"
 
-/* Return 1 if ${s} is exactly ${n} lower-case hex digits. */
-static int
-is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	if (strlen(s) != n)
-		return (0);
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return (0);
-	return (1);
-}
 
 /* Mark ${u} unusable with a reason. */
 static void __attribute__((format(printf, 2, 3)))
@@ -86,7 +72,7 @@ check_unit(struct directory *d, json_t *e, struct dir_unit *u)
 	fpr = NULL;
 	if ((v = json_object_get(e, "fingerprint")) != NULL &&
 	    ((fpr = cmd_json_str(e, "fingerprint", DIR_FPR_HEX)) == NULL ||
-	    !is_hex(fpr, DIR_FPR_HEX)))
+	    !refx_hex_valid(fpr, DIR_FPR_HEX)))
 		return (-1);
 	memcpy(u->du_id, id, strlen(id) + 1);
 	memcpy(u->du_name, name, strlen(name) + 1);
@@ -311,7 +297,7 @@ directory_me(struct cmd_ctx *c, struct dir_me *me)
 	    kind == NULL || refx_kind_parse(kind, &me->dm_kind) ||
 	    role == NULL || refx_role_parse(role, &me->dm_role) ||
 	    person == NULL || !refx_person_id_valid(person) ||
-	    name == NULL || fpr == NULL || !is_hex(fpr, DIR_FPR_HEX)) {
+	    name == NULL || fpr == NULL || !refx_hex_valid(fpr, DIR_FPR_HEX)) {
 		log_warnx("whoami: the server's answer is malformed");
 		json_decref(root);
 		return (EX_PROTOCOL);

@@ -122,21 +122,6 @@ packet_time_valid(const char *s)
 	    (sec = digits(s + 17, 2)) >= 0 && sec < 61);
 }
 
-/** packet_hex_valid(s, n): 1 if ${s} is exactly ${n} lower-case hex. */
-int
-packet_hex_valid(const char *s, size_t n)
-{
-	size_t i;
-
-	if (strlen(s) != n)
-		return (0);
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return (0);
-	return (1);
-}
-
 /** packet_field_name_valid(s): 1 if ${s} is 1-32 of [a-z0-9_-]. */
 int
 packet_field_name_valid(const char *s)
@@ -1174,7 +1159,7 @@ decode_fields(json_t *a, struct manifest *m, char *err, size_t errlen)
 		    take_str(v, "class", cls, REFX_FIELD_NAME_MAX) ||
 		    refx_class_parse(cls, &f->mf_class) ||
 		    take_str(v, "sha256", f->mf_sha256, PACKET_HASH_HEX) ||
-		    !packet_hex_valid(f->mf_sha256, PACKET_HASH_HEX))
+		    !refx_hex_valid(f->mf_sha256, PACKET_HASH_HEX))
 			return (fail(err, errlen, "manifest: fields[%zu] is "
 			    "malformed", i));
 		for (j = 0; j < i; j++)
@@ -1208,7 +1193,7 @@ decode_envs(json_t *a, struct manifest *m, char *err, size_t errlen)
 		    take_str(v, "recipient", e->me_unit, REFX_AGENCY_ID_MAX) ||
 		    !refx_agency_id_valid(e->me_unit) ||
 		    take_str(v, "sha256", e->me_sha256, PACKET_HASH_HEX) ||
-		    !packet_hex_valid(e->me_sha256, PACKET_HASH_HEX))
+		    !refx_hex_valid(e->me_sha256, PACKET_HASH_HEX))
 			return (fail(err, errlen, "manifest: envelopes[%zu] is "
 			    "malformed", i));
 		for (j = 0; j < i; j++)
@@ -1318,7 +1303,7 @@ manifest_decode(const uint8_t *data, size_t len, struct manifest *m,
 	if (take_str(root, "created_at", m->m_created_at, PACKET_TIME_LEN) ||
 	    !packet_time_valid(m->m_created_at) ||
 	    take_str(root, "policy", m->m_policy, PACKET_HASH_HEX) ||
-	    !packet_hex_valid(m->m_policy, PACKET_HASH_HEX)) {
+	    !refx_hex_valid(m->m_policy, PACKET_HASH_HEX)) {
 		fail(err, errlen, "manifest: malformed time or policy hash");
 		goto done;
 	}

@@ -62,8 +62,6 @@ int packet_date_valid(const char *);
 /** packet_time_valid(s): 1 if ${s} is a real UTC time as packet_now. */
 int packet_time_valid(const char *);
 
-/** packet_hex_valid(s, n): 1 if ${s} is exactly ${n} lower-case hex. */
-int packet_hex_valid(const char *, size_t);
 
 /** packet_field_name_valid(s): 1 if ${s} is 1-32 of [a-z0-9_-]. */
 int packet_field_name_valid(const char *);

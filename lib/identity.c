@@ -121,13 +121,13 @@ refx_person_id_valid(const char *s)
 	return (1);
 }
 
-/*
- * Decode one UTF-8 sequence at ${p} (at most ${n} bytes).  Return its
- * length and the code point in ${cp}, or 0 if malformed (overlong,
- * surrogate, beyond U+10FFFF, truncated).
+/**
+ * refx_utf8_decode(p, n, cp): Decode one UTF-8 sequence at ${p} (at most
+ * ${n} > 0 bytes).  Return its length and the code point in ${cp}, or 0
+ * if malformed (overlong, surrogate, beyond U+10FFFF, truncated).
  */
-static size_t
-utf8_decode(const unsigned char *p, size_t n, unsigned long *cp)
+size_t
+refx_utf8_decode(const unsigned char *p, size_t n, unsigned long *cp)
 {
 	size_t len, i;
 	unsigned long c, min;
@@ -156,9 +156,13 @@ utf8_decode(const unsigned char *p, size_t n, unsigned long *cp)
 	return (len);
 }
 
-/* Code points that must never reach a log line or a terminal. */
-static int
-is_forbidden(unsigned long c)
+/**
+ * refx_char_forbidden(cp): Return 1 for code points that forge lines or
+ * reorder text on a terminal or in a log: C0 and C1 controls, DEL, line
+ * separators, bidirectional controls and marks, the BOM.
+ */
+int
+refx_char_forbidden(unsigned long c)
 {
 
 	return (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
@@ -183,7 +187,7 @@ refx_name_valid(const char *s)
 	if (s == NULL || (n = strlen(s)) == 0 || n > REFX_NAME_MAX)
 		return (0);
 	while (n > 0) {
-		if ((k = utf8_decode(p, n, &cp)) == 0 || is_forbidden(cp))
+		if ((k = refx_utf8_decode(p, n, &cp)) == 0 || refx_char_forbidden(cp))
 			return (0);
 		p += k;
 		n -= k;
@@ -238,7 +242,7 @@ refx_person_id_from_name(const char *name, char *out, size_t outlen)
 	if (outlen == 0)
 		return (-1);
 	while (n > 0) {
-		if ((k = utf8_decode(p, n, &cp)) == 0)
+		if ((k = refx_utf8_decode(p, n, &cp)) == 0)
 			return (-1);
 		p += k;
 		n -= k;

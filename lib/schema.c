@@ -213,57 +213,6 @@ enum utf8_result {
 	U_CTRL,		/* a control or display-forging character */
 };
 
-/*
- * Decode one UTF-8 sequence at ${p} (at most ${n} bytes).  Return its
- * length and the code point in ${cp}, or 0 if malformed (overlong,
- * surrogate, beyond U+10FFFF, truncated).
- */
-static size_t
-utf8_decode(const unsigned char *p, size_t n, unsigned long *cp)
-{
-	size_t len, i;
-	unsigned long c, min;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return (1);
-	} else if ((p[0] & 0xe0) == 0xc0) {
-		len = 2; c = p[0] & 0x1f; min = 0x80;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3; c = p[0] & 0x0f; min = 0x800;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4; c = p[0] & 0x07; min = 0x10000;
-	} else
-		return (0);
-	if (len > n)
-		return (0);
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return (0);
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return (0);
-	*cp = c;
-	return (len);
-}
-
-/*
- * Code points that forge lines or reorder text on a terminal: C0 and C1
- * controls, DEL, line separators, bidirectional controls, the BOM (the
- * set refx_name_valid refuses).
- */
-static int
-is_forbidden(unsigned long c)
-{
-
-	return (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
-	    c == 0x2028 || c == 0x2029 ||
-	    (c >= 0x202a && c <= 0x202e) ||
-	    (c >= 0x2066 && c <= 0x2069) ||
-	    c == 0x200e || c == 0x200f || c == 0xfeff);
-}
-
 /* Check ${len} bytes at ${s}; count code points into ${ncp}. */
 static enum utf8_result
 utf8_scan(const char *s, size_t len, int allow_newlines, size_t *ncp)
@@ -275,9 +224,9 @@ utf8_scan(const char *s, size_t len, int allow_newlines, size_t *ncp)
 	while (len > 0) {
 		if (*p == '\0')
 			return (U_NUL);
-		if ((k = utf8_decode(p, len, &cp)) == 0)
+		if ((k = refx_utf8_decode(p, len, &cp)) == 0)
 			return (U_BAD);
-		if (is_forbidden(cp) &&
+		if (refx_char_forbidden(cp) &&
 		    !(allow_newlines && (cp == '\n' || cp == '\t')))
 			return (U_CTRL);
 		p += k;

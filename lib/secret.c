@@ -54,6 +54,21 @@ refx_hex(char *out, size_t outlen, const uint8_t *in, size_t inlen)
 	return (sodium_bin2hex(out, outlen, in, inlen));
 }
 
+/** refx_hex_valid(s, n): 1 if ${s} is exactly ${n} lower-case hex digits. */
+int
+refx_hex_valid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (strlen(s) != n)
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return (0);
+	return (1);
+}
+
 /** refx_random(buf, n): Fill ${buf} with ${n} random bytes. */
 void
 refx_random(void *buf, size_t n)

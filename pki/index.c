@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "refx/secret.h"
 #include "refx/file.h"
 #include "refx/identity.h"
 #include "refx/log.h"
@@ -304,20 +305,6 @@ get_time(const json_t *o, const char *key, time_t *t)
 	return (ca_time_parse(buf, t));
 }
 
-/* Is ${s} ${n} lower-case hex digits? */
-static int
-is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	if (strlen(s) != n)
-		return (0);
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return (0);
-	return (1);
-}
 
 /* Is ${s} a list of "DNS:" and "IP:" names as ca_make_server takes? */
 static int
@@ -406,7 +393,7 @@ entry_parse(const json_t *o, struct index_entry *e, const char **why)
 	*why = "bad fingerprint";
 	if (get_str(o, "fingerprint", e->ie_fingerprint,
 	    sizeof(e->ie_fingerprint)) ||
-	    !is_hex(e->ie_fingerprint, 2 * REFX_FINGERPRINT_LEN))
+	    !refx_hex_valid(e->ie_fingerprint, 2 * REFX_FINGERPRINT_LEN))
 		return (-1);
 
 	/* Status. */

@@ -11,6 +11,7 @@
 
 struct json_t;
 struct request;
+struct store_stmt;
 struct store_tx;
 
 /* A consent as far as the server enforces it. */
@@ -52,5 +53,8 @@ int date_valid(const char *);
 int classes_from_json(struct request *, struct json_t *, refx_classes *,
     const char *);
 struct json_t *classes_to_json(refx_classes);
+
+/** json_b64_column(st, col): A blob column as a base64 JSON string. */
+struct json_t *json_b64_column(struct store_stmt *, int);
 
 #endif /* !REFXD_CASES_H */

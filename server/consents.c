@@ -151,6 +151,23 @@ classes_to_json(refx_classes set)
 	return (a);
 }
 
+/** json_b64_column(st, col): A blob column as a base64 JSON string. */
+json_t *
+json_b64_column(struct store_stmt *st, int col)
+{
+	const void *p;
+	size_t len;
+	char *b;
+	json_t *j;
+
+	p = store_col_blob(st, col, &len);
+	if ((b = refx_b64_encode(p ? p : "", p ? len : 0)) == NULL)
+		return (NULL);
+	j = json_string(b);
+	free(b);
+	return (j);
+}
+
 /* ---- consent state ---------------------------------------------------- */
 
 /*
@@ -723,24 +740,6 @@ fail:
 	return (NULL);
 }
 
-/* A base64 column, or JSON null. */
-static json_t *
-b64_column(struct store_stmt *st, int col)
-{
-	const void *p;
-	size_t len;
-	char *b;
-	json_t *j;
-
-	if ((p = store_col_blob(st, col, &len)) == NULL)
-		return (json_null());
-	if ((b = refx_b64_encode(p, len)) == NULL)
-		return (NULL);
-	j = json_string(b);
-	free(b);
-	return (j);
-}
-
 /* GET /v1/consents/ID: the consent, to its owner and its recipients. */
 enum refx_err
 h_consent_show(struct request *rq, struct store_tx *tx)
@@ -788,8 +787,8 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 	    "valid", cs.cs_valid, "reason", cs.cs_reason,
 	    "parties", parties ? parties : json_array(),
 	    "scope", scope_json(tx, id, 1),
-	    "sealed", "blob", b64_column(st, 4),
-	    "envelope", store_step(env) == STORE_ROW ? b64_column(env, 0) :
+	    "sealed", "blob", json_b64_column(st, 4),
+	    "envelope", store_step(env) == STORE_ROW ? json_b64_column(env, 0) :
 	    json_null(),
 	    "disclosures", disclosures_json(tx, id, owner ? NULL : unit));
 	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;

@@ -593,23 +593,6 @@ listed(json_t *list, const char *name)
 	return (0);
 }
 
-/* Base64 of a blob column as a JSON string, or NULL. */
-static json_t *
-b64_json(struct store_stmt *st, int col)
-{
-	const void *p;
-	size_t len;
-	char *b;
-	json_t *j;
-
-	p = store_col_blob(st, col, &len);
-	if ((b = refx_b64_encode(p ? p : "", len)) == NULL)
-		return (NULL);
-	j = json_string(b);
-	free(b);
-	return (j);
-}
-
 /*
  * GET /v1/referrals/ID: the caller unit's envelope and the field blobs
  * it opens, nothing else; refused once the consent no longer holds.
@@ -712,7 +695,7 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 		if (refx_class_parse(store_col_text(fl, 1), &cls) == 0)
 			disclosed |= REFX_CLASS_BIT(cls);
 		if (json_array_append_new(fields, json_pack("{s:s, s:o}",
-		    "name", store_col_text(fl, 0), "blob", b64_json(fl, 2)))) {
+		    "name", store_col_text(fl, 0), "blob", json_b64_column(fl, 2)))) {
 			err = REFX_ENOMEM;
 			goto out;
 		}
@@ -736,9 +719,9 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 			goto out;
 	}
 	rq->rq_resp = json_pack("{s:s, s:o, s:o, s:s, s:{s:s, s:o}, s:O}",
-	    "id", id, "manifest", b64_json(st, 3), "signature",
-	    b64_json(st, 4), "certificate", store_col_text(st, 5),
-	    "envelope", "recipient", unit, "sealed", b64_json(env, 0),
+	    "id", id, "manifest", json_b64_column(st, 3), "signature",
+	    json_b64_column(st, 4), "certificate", store_col_text(st, 5),
+	    "envelope", "recipient", unit, "sealed", json_b64_column(env, 0),
 	    "fields", fields);
 	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;
 out:

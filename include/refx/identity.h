@@ -90,6 +90,20 @@ int refx_agency_id_valid(const char *);
 int refx_person_id_valid(const char *);
 
 /**
+ * refx_utf8_decode(p, n, cp): Decode one UTF-8 sequence at ${p} (at most
+ * ${n} > 0 bytes).  Return its length and the code point in ${cp}, or 0
+ * if malformed (overlong, surrogate, beyond U+10FFFF, truncated).
+ */
+size_t refx_utf8_decode(const unsigned char *, size_t, unsigned long *);
+
+/**
+ * refx_char_forbidden(cp): Return 1 for code points that forge lines or
+ * reorder text on a terminal or in a log: C0 and C1 controls, DEL, line
+ * separators, bidirectional controls and marks, the BOM.
+ */
+int refx_char_forbidden(unsigned long);
+
+/**
  * refx_name_valid(s): Return 1 if ${s} is 1-128 bytes of well-formed
  * UTF-8 with no control, line-separator or bidirectional-override
  * characters (they forge log lines and terminal output), else 0.

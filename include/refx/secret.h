@@ -30,6 +30,9 @@ int refx_ct_equal(const void *, const void *, size_t);
  */
 char *refx_hex(char *, size_t, const uint8_t *, size_t);
 
+/** refx_hex_valid(s, n): 1 if ${s} is exactly ${n} lower-case hex digits. */
+int refx_hex_valid(const char *, size_t);
+
 /** refx_random(buf, n): Fill ${buf} with ${n} random bytes. */
 void refx_random(void *, size_t);
 
