@@ -44,6 +44,9 @@ LIB_SRCS += lib/schema.c
 LIB_SRCS += $(BUILD)/gen/schema_data.c
 LIB_SRCS += lib/policy.c
 LIB_SRCS += lib/envelope.c
+LIB_SRCS += lib/merkle.c
+LIB_SRCS += lib/note.c
+LIB_SRCS += lib/audit.c
 LIB_SRCS += lib/sandbox_$(SANDBOX).c
 
 # --- refxd ----------------------------------------------------------------
@@ -52,6 +55,8 @@ SERVER_SRCS += server/tls.c
 SERVER_SRCS += server/store.c
 SERVER_SRCS += server/directory.c
 SERVER_SRCS += server/access.c
+SERVER_SRCS += server/audit.c
+SERVER_SRCS += server/h_audit.c
 SERVER_SRCS += server/clock.c
 SERVER_SRCS += server/consents.c
 SERVER_SRCS += server/referrals.c
@@ -74,6 +79,8 @@ CLIENT_SRCS += client/cmd_policy.c
 CLIENT_SRCS += client/cmd_consent.c
 CLIENT_SRCS += client/cmd_referral.c
 CLIENT_SRCS += client/cmd_key.c
+CLIENT_SRCS += client/bundle.c
+CLIENT_SRCS += client/cmd_audit.c
 CLIENT_MAIN  = client/main.c
 # refx-craft: builds hand-crafted submissions for the integration tests
 # with the client's own packet code (tests/tools/craft.c).
@@ -102,6 +109,9 @@ UNIT_TESTS += test_srv_access
 UNIT_TESTS += test_lib_schema
 UNIT_TESTS += test_lib_policy
 UNIT_TESTS += test_lib_envelope
+UNIT_TESTS += test_lib_merkle
+UNIT_TESTS += test_lib_note
+UNIT_TESTS += test_lib_audit
 # (refx-pki tests)
 UNIT_TESTS += test_lib_cert
 UNIT_TESTS += test_pki_ca
@@ -109,6 +119,7 @@ UNIT_TESTS += test_pki_ca
 UNIT_TESTS += test_cli_config
 UNIT_TESTS += test_cli_escape
 UNIT_TESTS += test_cli_packet
+UNIT_TESTS += test_cli_audit
 
 # `make V=1` shows the full commands.
 V ?= 0

@@ -17,6 +17,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "net.h"
@@ -55,7 +56,12 @@ int cmd_consent_withdraw(struct cmd_ctx *, int, char **);
 int cmd_referral_submit(struct cmd_ctx *, int, char **);
 int cmd_referral_list(struct cmd_ctx *, int, char **);
 int cmd_referral_pull(struct cmd_ctx *, int, char **);
+int cmd_referral_receipts(struct cmd_ctx *, int, char **);
 int cmd_key_protect(struct cmd_ctx *, int, char **);
+int cmd_audit_list(struct cmd_ctx *, int, char **);
+int cmd_audit_export(struct cmd_ctx *, int, char **);
+int cmd_audit_verify(struct cmd_ctx *, int, char **);
+int cmd_audit_keygen(struct cmd_ctx *, int, char **);
 
 /* Shared by the referral and consent commands (cmd_key.c). */
 
@@ -138,6 +144,14 @@ void cmd_ctx_close(struct cmd_ctx *);
 int cmd_no_args(int, char **);
 
 /**
+ * cmd_settings(c): Read the settings into c->c_cf: the file (--config,
+ * else $REFX_CONFIG, else ~/.config/refx/config.ini; a missing file is
+ * fine), then the flags, without checking that the connection settings
+ * are complete.  Return EX_OK, or EX_CONFIG after reporting.
+ */
+int cmd_settings(struct cmd_ctx *) __attribute__((warn_unused_result));
+
+/**
  * cmd_call(c, method, path, body, cap, out): Send ${body} (or NULL) to
  * ${path}, reading the settings and connecting first if need be.  On a
  * 2xx answer that is a JSON object of at most ${cap} bytes, store it in
@@ -164,6 +178,14 @@ const char *cmd_json_str(struct json_t *, const char *, size_t);
  * ${outlen} of 4 * strlen(in) + 1 always fits.  Return ${out}.
  */
 char *cmd_escape(char *, size_t, const char *);
+
+/**
+ * cmd_print_lines(fp, indent, s): Print the multi-line string ${s} to
+ * ${fp}, each line indented by ${indent} spaces and escaped as by
+ * cmd_escape.  Every byte is shown: a long line is escaped piece by
+ * piece, cut only between characters, never truncated.
+ */
+void cmd_print_lines(FILE *, int, const char *);
 
 /**
  * cmd_print_json(obj): Print ${obj} to stdout as indented JSON with

@@ -467,8 +467,7 @@ open_private(struct cmd_ctx *c, const char *id, const char *unit,
 		*ex = EX_DATAERR;
 		return (NULL);
 	}
-	priv = consent_private_parse(pt, len, s->sh_doc.cd_nparties, err,
-	    sizeof(err));
+	priv = consent_private_parse(pt, len, &s->sh_doc, err, sizeof(err));
 	refx_secret_free(pt, len);
 	if (priv == NULL) {
 		log_warnx("consent %s failed verification: %s", id, err);

@@ -33,10 +33,11 @@ int
 cmd_policy_get(struct cmd_ctx *c, struct refx_policy **policy, char *hash,
     json_t **rootp)
 {
-	char err[512], vb[4 * VERSION_MAX + 1];
-	const char *version, *h;
-	json_t *root, *doc;
-	char *s;
+	char err[512], vb[4 * VERSION_MAX + 1], mine[2 * REFX_HASH_LEN + 1];
+	const char *version, *h, *b64;
+	uint8_t *bytes;
+	size_t len;
+	json_t *root;
 	int ex;
 
 	*policy = NULL;
@@ -47,40 +48,55 @@ cmd_policy_get(struct cmd_ctx *c, struct refx_policy **policy, char *hash,
 		return (ex);
 	version = cmd_json_str(root, "version", VERSION_MAX);
 	h = cmd_json_str(root, "hash", PACKET_HASH_HEX);
-	doc = json_object_get(root, "document");
-	if (version == NULL || h == NULL ||
-	    !refx_hex_valid(h, PACKET_HASH_HEX) || !json_is_object(doc)) {
+	b64 = cmd_json_str(root, "bytes", REFX_POLICY_MAX / 3 * 4 + 8);
+	if (version == NULL || h == NULL || b64 == NULL ||
+	    !refx_hex_valid(h, PACKET_HASH_HEX)) {
 		log_warnx("policy: the server's answer is malformed");
 		ex = EX_PROTOCOL;
 		goto done;
 	}
 
 	/*
-	 * The hash is over the server's file bytes, which we do not have;
-	 * we evaluate the document it sent, re-serialised.
+	 * Evaluate exactly the bytes the server enforces, and hash them
+	 * ourselves: the hash must be the server's, and the one pinned in
+	 * our settings if there is one (a server cannot then widen what
+	 * may be disclosed without every client refusing it).
 	 */
-	if ((s = json_dumps(doc, JSON_COMPACT)) == NULL) {
-		log_warnx("out of memory");
-		ex = EX_OSERR;
+	if (refx_b64_decode(b64, REFX_POLICY_MAX, &bytes, &len)) {
+		log_warnx("policy: the server's policy bytes are malformed");
+		ex = EX_PROTOCOL;
 		goto done;
 	}
-	*policy = refx_policy_parse((const uint8_t *)s, strlen(s), err,
-	    sizeof(err));
-	free(s);
+	*policy = refx_policy_parse(bytes, len, err, sizeof(err));
+	free(bytes);
 	if (*policy == NULL) {
 		log_warnx("policy: the server's policy cannot be used: %s",
 		    err);
 		ex = EX_PROTOCOL;
 		goto done;
 	}
+	refx_hex(mine, sizeof(mine), refx_policy_hash(*policy),
+	    REFX_HASH_LEN);
+	if (strcmp(mine, h) != 0) {
+		log_warnx("policy: the server's policy does not match the "
+		    "hash it gives for it");
+		ex = EX_PROTOCOL;
+		goto fail;
+	}
+	if (c->c_cf.cc_policy[0] != '\0' &&
+	    strcmp(c->c_cf.cc_policy, mine) != 0) {
+		log_warnx("policy: the server enforces policy sha256:%s, not "
+		    "the one pinned in your settings (policy_sha256); "
+		    "refusing to use it", mine);
+		ex = EX_PROTOCOL;
+		goto fail;
+	}
 	if (strcmp(refx_policy_version(*policy), version) != 0) {
 		log_warnx("policy: the server's answer gives version %s for a "
 		    "document of version %s", cmd_escape(vb, sizeof(vb),
 		    version), refx_policy_version(*policy));
-		refx_policy_free(*policy);
-		*policy = NULL;
 		ex = EX_PROTOCOL;
-		goto done;
+		goto fail;
 	}
 	memcpy(hash, h, PACKET_HASH_HEX + 1);
 	if (rootp != NULL) {
@@ -91,6 +107,10 @@ cmd_policy_get(struct cmd_ctx *c, struct refx_policy **policy, char *hash,
 done:
 	json_decref(root);
 	return (ex);
+fail:
+	refx_policy_free(*policy);
+	*policy = NULL;
+	goto done;
 }
 
 /* The columns of a terminal that ${s} (UTF-8) takes, roughly. */

@@ -1,5 +1,5 @@
 /*
- * refx referral submit | list | pull.
+ * refx referral submit | list | pull | receipts.
  *
  * submit works out, per recipient, the fields policy ∩ consent allow it
  * (packet_allowed), then encrypts, seals and signs them (packet_build,
@@ -34,6 +34,8 @@
 #define SMALL_ANSWER_MAX	(64 * 1024)
 #define REFERRAL_ANSWER_MAX	NET_RESP_MAX
 #define REFERRALS_MAX		100000	/* entries of an inbox */
+#define RECEIPTS_ANSWER_MAX	(4 * 1024 * 1024)
+#define RECEIPTS_MAX		10000	/* pulls or recipients */
 #define CERT_PEM_MAX		(64 * 1024)
 #define REASON_MAX		1024
 #define WORD_MAX		32
@@ -676,29 +678,6 @@ done:
 
 /* --- pull --------------------------------------------------------------- */
 
-/* Print a multi-line string, each line escaped and indented. */
-static void
-print_lines(int indent, const char *s)
-{
-	char line[8192 + 1], esc[4 * 8192 + 1];
-	const char *nl;
-	size_t n;
-
-	for (;;) {
-		nl = strchr(s, '\n');
-		n = nl != NULL ? (size_t)(nl - s) : strlen(s);
-		if (n >= sizeof(line))
-			n = sizeof(line) - 1;
-		memcpy(line, s, n);
-		line[n] = '\0';
-		printf("%*s%s\n", indent, "", cmd_escape(esc, sizeof(esc),
-		    line));
-		if (nl == NULL)
-			break;
-		s = nl + 1;
-	}
-}
-
 /* Print a scalar on the rest of the current line. */
 static void
 print_scalar(json_t *v)
@@ -772,7 +751,7 @@ print_value(json_t *v, int indent)
 			}
 		}
 	} else if (json_is_string(v))
-		print_lines(indent, json_string_value(v));
+		cmd_print_lines(stdout, indent, json_string_value(v));
 	else {
 		printf("%*s", indent, "");
 		print_scalar(v);
@@ -1072,5 +1051,126 @@ done:
 	packet_recv_free(&rv);
 	json_decref(ans);
 	directory_free(dir);
+	return (ex);
+}
+
+/* --- receipts ----------------------------------------------------------- */
+
+/* Check a receipt's classes (names of field classes); "a, b" in ${buf}. */
+static int
+receipt_classes(json_t *a, char *buf, size_t len)
+{
+	enum refx_class cl;
+	json_t *e;
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	if (!json_is_array(a) || json_array_size(a) > REFX_CLASS_COUNT)
+		return (-1);
+	json_array_foreach(a, i, e) {
+		if (!json_is_string(e) ||
+		    refx_class_parse(json_string_value(e), &cl))
+			return (-1);
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s",
+		    i > 0 ? ", " : "", refx_class_name(cl));
+	}
+	if (o == 0)
+		snprintf(buf, len, "(no field classes)");
+	return (0);
+}
+
+/*
+ * refx referral receipts ID [--json]: for a referral our unit sent, who
+ * pulled which field classes when, and where each recipient stands.
+ */
+int
+cmd_referral_receipts(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	char path[REF_PATH_LEN + sizeof("/receipts")];
+	char cls[REFX_CLASS_COUNT * 24 + 32], tb[4 * WORD_MAX + 1];
+	const char *id, *rid, *unit, *person, *at, *kind, *status;
+	json_t *root, *rcpts, *pulls, *e;
+	enum refx_kind k;
+	size_t i;
+	int ch, ex;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
+		if (ch != OPT_JSON)
+			return (cmd_opt_error(argv, ch));
+		c->c_json = 1;
+	}
+	if ((ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
+	    (ex = check_id(argv, "referral", argv[optind])) != 0)
+		return (ex);
+	id = argv[optind];
+	snprintf(path, sizeof(path), "/v1/referrals/%s/receipts", id);
+	if ((ex = cmd_call(c, NET_GET, path, NULL, RECEIPTS_ANSWER_MAX,
+	    &root)) != EX_OK)
+		return (ex);
+
+	/* Check every part before printing any. */
+	rid = cmd_json_str(root, "id", REFX_REFERRAL_ID_LEN);
+	pulls = json_object_get(root, "receipts");
+	rcpts = json_object_get(root, "recipients");
+	if (rid == NULL || strcmp(rid, id) != 0 || !json_is_array(pulls) ||
+	    json_array_size(pulls) > RECEIPTS_MAX || !json_is_array(rcpts) ||
+	    json_array_size(rcpts) > RECEIPTS_MAX)
+		goto bad;
+	json_array_foreach(pulls, i, e) {
+		unit = cmd_json_str(e, "recipient", REFX_AGENCY_ID_MAX);
+		person = cmd_json_str(e, "person", REFX_PERSON_ID_MAX);
+		at = cmd_json_str(e, "at", WORD_MAX);
+		if (unit == NULL || !refx_agency_id_valid(unit) ||
+		    person == NULL || !refx_person_id_valid(person) ||
+		    at == NULL || receipt_classes(json_object_get(e,
+		    "classes"), cls, sizeof(cls)))
+			goto bad;
+	}
+	json_array_foreach(rcpts, i, e) {
+		unit = cmd_json_str(e, "recipient", REFX_AGENCY_ID_MAX);
+		kind = cmd_json_str(e, "kind", WORD_MAX);
+		status = cmd_json_str(e, "status", WORD_MAX);
+		if (unit == NULL || !refx_agency_id_valid(unit) ||
+		    kind == NULL || refx_kind_parse(kind, &k) ||
+		    status == NULL || !is_word(status))
+			goto bad;
+	}
+	if (c->c_json) {
+		ex = cmd_print_json(root);
+		goto done;
+	}
+
+	printf("referral %s\n\nrecipients\n", id);
+	if (json_array_size(rcpts) == 0)
+		printf("  (none)\n");
+	json_array_foreach(rcpts, i, e)
+		printf("  %s (%s): %s\n", cmd_json_str(e, "recipient",
+		    REFX_AGENCY_ID_MAX), cmd_json_str(e, "kind", WORD_MAX),
+		    cmd_json_str(e, "status", WORD_MAX));
+	printf("\npulled\n");
+	if (json_array_size(pulls) == 0)
+		printf("  (not yet)\n");
+	json_array_foreach(pulls, i, e) {
+		if (receipt_classes(json_object_get(e, "classes"), cls,
+		    sizeof(cls)))
+			goto bad;
+		printf("  %s  %s by %s: %s\n", cmd_escape(tb, sizeof(tb),
+		    cmd_json_str(e, "at", WORD_MAX)), cmd_json_str(e,
+		    "recipient", REFX_AGENCY_ID_MAX), cmd_json_str(e, "person",
+		    REFX_PERSON_ID_MAX), cls);
+	}
+	goto done;
+
+bad:
+	log_warnx("referral receipts: the server's answer is malformed");
+	ex = EX_PROTOCOL;
+done:
+	json_decref(root);
 	return (ex);
 }

@@ -18,6 +18,7 @@
 #define ERR_CODE_MAX	64		/* bytes of an error code */
 #define ERR_MSG_MAX	(64 * 1024)	/* bytes of an error message */
 #define ERR_BODY_MAX	(64 * 1024)	/* an HTTP error body we parse */
+#define LINE_PIECE	4096		/* bytes escaped at a time */
 
 /** cmd_ctx_close(c): Close the connection of ${c}, if any. */
 void
@@ -49,17 +50,19 @@ cmd_no_args(int argc, char **argv)
 	return (EX_USAGE);
 }
 
-/* Read the settings (file, then flags) and open the connection, once. */
-static int
-connect_once(struct cmd_ctx *c)
+/**
+ * cmd_settings(c): Read the settings into c->c_cf: the file (--config,
+ * else $REFX_CONFIG, else ~/.config/refx/config.ini; a missing file is
+ * fine), then the flags, without checking that the connection settings
+ * are complete.  Return EX_OK, or EX_CONFIG after reporting.
+ */
+int
+cmd_settings(struct cmd_ctx *c)
 {
 	char path[CLICONF_VALUE_MAX + 1], err[CLICONF_ERR_LEN];
-	struct net_error ne;
 	int n;
 	size_t i;
 
-	if (c->c_net != NULL)
-		return (EX_OK);
 	cliconf_init(&c->c_cf);
 
 	/*
@@ -89,18 +92,34 @@ connect_once(struct cmd_ctx *c)
 		if (c->c_flags[i] != NULL &&
 		    cliconf_set(&c->c_cf, i, c->c_flags[i], err, sizeof(err)))
 			goto fail;
-	if (cliconf_check(&c->c_cf, err, sizeof(err)))
-		goto fail;
-
-	if ((c->c_net = net_open(&c->c_cf, c->c_verbose, &ne)) == NULL) {
-		log_warnx("%s", ne.ne_msg);
-		return (ne.ne_exit);
-	}
 	return (EX_OK);
 
 fail:
 	log_warnx("%s", err);
 	return (EX_CONFIG);
+}
+
+/* Read and check the settings and open the connection, once. */
+static int
+connect_once(struct cmd_ctx *c)
+{
+	char err[CLICONF_ERR_LEN];
+	struct net_error ne;
+	int ex;
+
+	if (c->c_net != NULL)
+		return (EX_OK);
+	if ((ex = cmd_settings(c)) != EX_OK)
+		return (ex);
+	if (cliconf_check(&c->c_cf, err, sizeof(err))) {
+		log_warnx("%s", err);
+		return (EX_CONFIG);
+	}
+	if ((c->c_net = net_open(&c->c_cf, c->c_verbose, &ne)) == NULL) {
+		log_warnx("%s", ne.ne_msg);
+		return (ne.ne_exit);
+	}
+	return (EX_OK);
 }
 
 /* Report an HTTP error: the server's {"error":{code,message}} if any. */
@@ -265,6 +284,40 @@ cmd_escape(char *out, size_t outlen, const char *in)
 	}
 	out[o] = '\0';
 	return (out);
+}
+
+/**
+ * cmd_print_lines(fp, indent, s): Print the multi-line string ${s} to
+ * ${fp}, each line indented by ${indent} spaces and escaped as by
+ * cmd_escape.  Every byte is shown: a long line is escaped piece by
+ * piece, cut only between characters, never truncated.
+ */
+void
+cmd_print_lines(FILE *fp, int indent, const char *s)
+{
+	char piece[LINE_PIECE + 1], esc[4 * LINE_PIECE + 1];
+	size_t n, k, j;
+
+	for (;;) {
+		n = strcspn(s, "\n");
+		fprintf(fp, "%*s", indent, "");
+		while (n > 0) {
+			k = n < LINE_PIECE ? n : LINE_PIECE;
+			/* Not inside a UTF-8 sequence (at most 3 more bytes). */
+			for (j = 0; k < n && j < 3 && k > 1 &&
+			    ((unsigned char)s[k] & 0xc0) == 0x80; j++)
+				k--;
+			memcpy(piece, s, k);
+			piece[k] = '\0';
+			fputs(cmd_escape(esc, sizeof(esc), piece), fp);
+			s += k;
+			n -= k;
+		}
+		fputc('\n', fp);
+		if (*s == '\0')
+			break;
+		s++;		/* the newline */
+	}
 }
 
 /**

@@ -38,6 +38,8 @@ static const struct key {
 	[CLICONF_UNITPASS] = { "unit", "passphrase_file",
 	    "--unit-passphrase-file", "unit key passphrase file",
 	    offsetof(struct cliconf, cc_unitpass), 0 },
+	[CLICONF_POLICY] = { "server", "policy_sha256", "--policy-sha256",
+	    "pinned policy hash", offsetof(struct cliconf, cc_policy), 0 },
 };
 
 /*

@@ -5,7 +5,7 @@
  * refx's settings: an INI file ($REFX_CONFIG, else
  * ~/.config/refx/config.ini) overridden by global flags.  See refx(1).
  *
- *   [server]   url, ca
+ *   [server]   url, ca, policy_sha256 (optional pin)
  *   [identity] certificate, key, passphrase_file
  *   [unit]     key, passphrase_file   (optional: the unit's X25519 key)
  *
@@ -30,6 +30,7 @@ enum cliconf_key {
 	CLICONF_UNITKEY,	/* [unit] key, --unit-key */
 	CLICONF_UNITPASS,	/* [unit] passphrase_file,
 				   --unit-passphrase-file */
+	CLICONF_POLICY,		/* [server] policy_sha256, --policy-sha256 */
 	CLICONF_NKEYS
 };
 
@@ -42,6 +43,7 @@ struct cliconf {
 	char	cc_passfile[CLICONF_VALUE_MAX + 1];
 	char	cc_unitkey[CLICONF_VALUE_MAX + 1];
 	char	cc_unitpass[CLICONF_VALUE_MAX + 1];
+	char	cc_policy[CLICONF_VALUE_MAX + 1];
 	char	cc_path[CLICONF_VALUE_MAX + 1];	/* the file, or "" */
 	int	cc_found;			/* cc_path existed */
 	int	cc_line[CLICONF_NKEYS];		/* 0, -1 (flag) or line */

@@ -273,13 +273,59 @@ directory_usable(const struct directory *d, const char *id,
 }
 
 /**
- * directory_me(c, me): GET /v1/whoami and check its form.  Return EX_OK
- * or a sysexits(3) code after reporting the failure.
+ * directory_me_check(me, cert, err, errlen): Check that what the server
+ * says about us in ${me} is what our own certificate ${cert} says: the
+ * same fingerprint, unit, kind, role, person and name.  The server is not
+ * trusted with who we are: our unit decides which key gets the sender's
+ * full copy of a referral and the sealed part of a consent.  Return 0, or
+ * -1 with a message in ${err}.
+ */
+int
+directory_me_check(const struct dir_me *me, struct x509_st *cert, char *err,
+    size_t errlen)
+{
+	struct refx_identity id;
+	char hex[DIR_FPR_HEX + 1];
+	const char *why = NULL;
+
+	if (refx_cert_person(cert, &id, &why) != REFX_OK) {
+		snprintf(err, errlen, "your certificate holds no identity: %s",
+		    why != NULL ? why : "unknown reason");
+		return (-1);
+	}
+	refx_hex(hex, sizeof(hex), id.id_fingerprint,
+	    sizeof(id.id_fingerprint));
+	if (strcmp(hex, me->dm_fpr) != 0) {
+		snprintf(err, errlen, "the server sees another certificate "
+		    "than yours");
+		return (-1);
+	}
+	if (strcmp(id.id_agency, me->dm_unit) != 0 ||
+	    strcmp(id.id_person, me->dm_person) != 0 ||
+	    id.id_kind != me->dm_kind || id.id_role != me->dm_role ||
+	    strcmp(id.id_name, me->dm_name) != 0) {
+		snprintf(err, errlen, "the server says you are %s (%s) of %s "
+		    "(%s), your certificate %s (%s) of %s (%s)", me->dm_person,
+		    refx_role_name(me->dm_role), me->dm_unit,
+		    refx_kind_name(me->dm_kind), id.id_person,
+		    refx_role_name(id.id_role), id.id_agency,
+		    refx_kind_name(id.id_kind));
+		return (-1);
+	}
+	return (0);
+}
+
+/**
+ * directory_me(c, me): GET /v1/whoami, check its form, and check it
+ * against our own certificate (directory_me_check).  Return EX_OK or a
+ * sysexits(3) code after reporting the failure.
  */
 int
 directory_me(struct cmd_ctx *c, struct dir_me *me)
 {
 	const char *agency, *kind, *role, *person, *name, *fpr;
+	struct x509_st *cert;
+	char err[512];
 	json_t *root;
 	int ex;
 
@@ -307,5 +353,19 @@ directory_me(struct cmd_ctx *c, struct dir_me *me)
 	memcpy(me->dm_name, name, strlen(name) + 1);
 	memcpy(me->dm_fpr, fpr, strlen(fpr) + 1);
 	json_decref(root);
-	return (EX_OK);
+
+	/* Who we are is what our certificate says, not the server. */
+	if ((cert = refx_cert_read(c->c_cf.cc_cert)) == NULL) {
+		log_warnx("cannot read your certificate %s", c->c_cf.cc_cert);
+		memset(me, 0, sizeof(*me));
+		return (EX_CONFIG);
+	}
+	if (directory_me_check(me, cert, err, sizeof(err))) {
+		log_warnx("whoami: %s; refusing to go on", err);
+		memset(me, 0, sizeof(*me));
+		ex = EX_PROTOCOL;
+	} else
+		ex = EX_OK;
+	refx_cert_free(cert);
+	return (ex);
 }

@@ -89,8 +89,18 @@ int directory_usable(const struct directory *, const char *,
     const struct dir_unit **) __attribute__((warn_unused_result));
 
 /**
- * directory_me(c, me): GET /v1/whoami and check its form.  Return EX_OK
- * or a sysexits(3) code after reporting the failure.
+ * directory_me_check(me, cert, err, errlen): Check that what the server
+ * says about us in ${me} is what our own certificate ${cert} says: the
+ * same fingerprint, unit, kind, role, person and name.  Return 0, or -1
+ * with a message in ${err}.
+ */
+int directory_me_check(const struct dir_me *, struct x509_st *, char *,
+    size_t) __attribute__((warn_unused_result));
+
+/**
+ * directory_me(c, me): GET /v1/whoami, check its form, and check it
+ * against our own certificate (directory_me_check).  Return EX_OK or a
+ * sysexits(3) code after reporting the failure.
  */
 int directory_me(struct cmd_ctx *, struct dir_me *)
     __attribute__((warn_unused_result));

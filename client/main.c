@@ -74,6 +74,47 @@ static const struct subcmd referral_subs[] = {
 	    "  --save-attachments DIR  write the attachments to DIR (mode "
 	    "600)\n"
 	    OPT_JSON_HELP },
+	{ "receipts", cmd_referral_receipts, "ID [--json]",
+	    "show who pulled a referral your unit sent, and when",
+	    OPT_JSON_HELP },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+#define OPT_UNIT_HELP \
+	"  --unit UNIT             the log of UNIT (default: your unit's)\n"
+
+static const struct subcmd audit_subs[] = {
+	{ "list", cmd_audit_list,
+	    "[--unit UNIT] [--since DATE] [--until DATE] [--referral ID] "
+	    "[--person P] [--action A] [--json]",
+	    "list the entries of your unit's audit log",
+	    OPT_UNIT_HELP
+	    "  --since DATE            entries of DATE (YYYY-MM-DD, UTC) or "
+	    "later\n"
+	    "  --until DATE            entries of DATE or earlier\n"
+	    "  --referral ID           entries about referral ID\n"
+	    "  --person P              entries of actions by person id P\n"
+	    "  --action A              entries of action A (referral-pull, "
+	    "...)\n"
+	    OPT_JSON_HELP },
+	{ "export", cmd_audit_export, "FILE [--unit UNIT] [--json]",
+	    "save the log up to its latest checkpoint as a bundle FILE",
+	    OPT_UNIT_HELP OPT_JSON_HELP },
+	{ "verify", cmd_audit_verify,
+	    "[FILE] [--unit UNIT] [--state-dir DIR] [--cosign KEYFILE] "
+	    "[--cosigned NOTE] [--json]",
+	    "verify the log, or the bundle FILE offline",
+	    OPT_UNIT_HELP
+	    "  --state-dir DIR         where verified checkpoints are kept\n"
+	    "                          (default: $XDG_STATE_HOME/refx/audit)\n"
+	    "  --cosign KEYFILE        then cosign the checkpoint as a "
+	    "witness\n"
+	    "  --cosigned NOTE         check consistency with this cosigned\n"
+	    "                          checkpoint too\n"
+	    OPT_JSON_HELP },
+	{ "keygen", cmd_audit_keygen, "KEYFILE [--json]",
+	    "make a witness key for verify --cosign (mode 600)",
+	    OPT_JSON_HELP },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -107,6 +148,7 @@ static const struct cmd {
 	{ "consent", NULL, "", "", consent_subs },
 	{ "referral", NULL, "", "", referral_subs },
 	{ "key", NULL, "", "", key_subs },
+	{ "audit", NULL, "", "", audit_subs },
 };
 
 #define SUBNAME_MAX	64	/* "consent withdraw" */
@@ -120,6 +162,7 @@ enum {
 	OPT_PASSFILE,
 	OPT_UNITKEY,
 	OPT_UNITPASS,
+	OPT_POLICY,
 	OPT_JSON,
 	OPT_VERSION,
 };
@@ -133,6 +176,7 @@ static const struct option opts[] = {
 	{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 	{ "unit-key", required_argument, NULL, OPT_UNITKEY },
 	{ "unit-passphrase-file", required_argument, NULL, OPT_UNITPASS },
+	{ "policy-sha256", required_argument, NULL, OPT_POLICY },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -293,6 +337,9 @@ main(int argc, char *argv[])
 			break;
 		case OPT_UNITPASS:
 			ctx.c_flags[CLICONF_UNITPASS] = optarg;
+			break;
+		case OPT_POLICY:
+			ctx.c_flags[CLICONF_POLICY] = optarg;
 			break;
 		case OPT_JSON:
 			ctx.c_json = 1;

@@ -149,6 +149,29 @@ str_of(json_t *v)
 }
 
 /*
+ * Copy at most ${max} bytes of the untrusted string ${s} into ${buf} of
+ * ${len} bytes (at least 4 * max + 1) for a message: printable ASCII as
+ * itself, every other byte as \xNN, so that no control, C1 or
+ * bidirectional character of a server's answer reaches a terminal.
+ */
+static const char *
+shown(char *buf, size_t len, const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, o = 0;
+
+	for (i = 0; p[i] != '\0' && i < max && o + 5 <= len; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			buf[o++] = (char)p[i];
+		else
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x",
+			    p[i]);
+	}
+	buf[o] = '\0';
+	return (buf);
+}
+
+/*
  * Check that the object ${o} has no key outside ${keys} (NULL-ended);
  * name the first stranger, under ${path} ("" at the top).
  */
@@ -156,6 +179,7 @@ static int
 only_keys(json_t *o, const char *const *keys, const char *path, char *err,
     size_t errlen)
 {
+	char kb[4 * 64 + 1];
 	const char *k;
 	json_t *v;
 	size_t i;
@@ -165,8 +189,9 @@ only_keys(json_t *o, const char *const *keys, const char *path, char *err,
 			if (strcmp(k, keys[i]) == 0)
 				break;
 		if (keys[i] == NULL)
-			return (fail(err, errlen, "%s%s%.64s: unknown key",
-			    path, path[0] != '\0' ? "." : "", k));
+			return (fail(err, errlen, "%s%s%s: unknown key",
+			    path, path[0] != '\0' ? "." : "",
+			    shown(kb, sizeof(kb), k, 64)));
 	}
 	return (0);
 }
@@ -265,6 +290,7 @@ parse_classes(json_t *a, const char *path, int empty_ok, refx_classes *set,
     char *err, size_t errlen)
 {
 	enum refx_class cls;
+	char sb[4 * 40 + 1];
 	const char *s;
 	json_t *v;
 	size_t i;
@@ -280,7 +306,7 @@ parse_classes(json_t *a, const char *path, int empty_ok, refx_classes *set,
 			    "name", path, i));
 		if (refx_class_parse(s, &cls))
 			return (fail(err, errlen, "%s[%zu]: unknown class "
-			    "'%.40s'", path, i, s));
+			    "'%s'", path, i, shown(sb, sizeof(sb), s, 40)));
 		if (*set & REFX_CLASS_BIT(cls))
 			return (fail(err, errlen, "%s[%zu]: '%s' is listed "
 			    "twice", path, i, refx_class_name(cls)));
@@ -300,7 +326,7 @@ parse_scope(json_t *o, const char *unitkey, const char *path,
 {
 	const char *const keys[] = { unitkey, "classes", "itemised",
 	    strcmp(unitkey, "recipient") == 0 ? "withdrawn_at" : NULL, NULL };
-	char sub[PATH_MAX_LEN + 16];
+	char sub[PATH_MAX_LEN + 16], ub[4 * 64 + 1];
 	enum refx_class cls;
 	const char *unit, *s;
 	json_t *it, *v;
@@ -323,8 +349,8 @@ parse_scope(json_t *o, const char *unitkey, const char *path,
 	if ((unit = str_of(json_object_get(o, unitkey))) == NULL)
 		return (fail(err, errlen, "%s.%s: missing", path, unitkey));
 	if (!refx_agency_id_valid(unit))
-		return (fail(err, errlen, "%s.%s: '%.64s' is not a valid unit "
-		    "id", path, unitkey, unit));
+		return (fail(err, errlen, "%s.%s: '%s' is not a valid unit "
+		    "id", path, unitkey, shown(ub, sizeof(ub), unit, 64)));
 	memcpy(sc->cs_unit, unit, strlen(unit) + 1);
 
 	snprintf(sub, sizeof(sub), "%s.classes", path);
@@ -784,13 +810,15 @@ consent_parties_parse(json_t *parties, struct consent_doc *doc, char *err,
 }
 
 /**
- * consent_private_parse(pt, len, nparties, out, err, errlen): Parse and
- * check a decrypted private part for a consent of ${nparties} parties.
+ * consent_private_parse(pt, len, pub, err, errlen): Parse and check a
+ * decrypted private part against the public parties of ${pub}: as many,
+ * and each with the same role, custody or maturity, and decision, so that
+ * the names shown are never put next to positions changed on the server.
  * Return the object (json_decref it) or NULL with a message.
  */
 json_t *
-consent_private_parse(const uint8_t *pt, size_t len, size_t nparties,
-    char *err, size_t errlen)
+consent_private_parse(const uint8_t *pt, size_t len,
+    const struct consent_doc *pub, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "v", "parties", "notes", NULL };
 	static const char *const pkeys[] = { "role", "name", "custody",
@@ -813,7 +841,8 @@ consent_private_parse(const uint8_t *pt, size_t len, size_t nparties,
 	    get_text(root, "notes", NOTES_MAX, 0, 1, "", &s, err, errlen))
 		goto bad;
 	parties = json_object_get(root, "parties");
-	if (!json_is_array(parties) || json_array_size(parties) != nparties)
+	if (!json_is_array(parties) ||
+	    json_array_size(parties) != pub->cd_nparties)
 		goto bad;
 	json_array_foreach(parties, i, v) {
 		snprintf(path, sizeof(path), "parties[%zu]", i);
@@ -829,11 +858,19 @@ consent_private_parse(const uint8_t *pt, size_t len, size_t nparties,
 		    get_text(v, "maturity_assessment", ASSESSMENT_MAX, 0, 1,
 		    path, &s, err, errlen))
 			goto bad;
+		if (cp.cp_pupil != pub->cd_parties[i].cp_pupil ||
+		    cp.cp_flag != pub->cd_parties[i].cp_flag ||
+		    cp.cp_yes != pub->cd_parties[i].cp_yes) {
+			fail(err, errlen, "the private part does not match the "
+			    "recorded parties (party %zu)", i + 1);
+			goto err;
+		}
 	}
 	return (root);
 
 bad:
 	fail(err, errlen, "the private part is malformed");
+err:
 	json_decref(root);
 	return (NULL);
 }

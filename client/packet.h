@@ -146,12 +146,13 @@ int consent_parties_parse(struct json_t *, struct consent_doc *, char *,
     size_t) __attribute__((warn_unused_result));
 
 /**
- * consent_private_parse(pt, len, nparties, out, err, errlen): Parse and
- * check a decrypted private part for a consent of ${nparties} parties.
+ * consent_private_parse(pt, len, pub, err, errlen): Parse and check a
+ * decrypted private part against the public parties of ${pub}: as many,
+ * and each with the same role, custody or maturity, and decision.
  * Return the object (json_decref it) or NULL with a message.
  */
-struct json_t *consent_private_parse(const uint8_t *, size_t, size_t,
-    char *, size_t);
+struct json_t *consent_private_parse(const uint8_t *, size_t,
+    const struct consent_doc *, char *, size_t);
 
 /* A unit to seal something to. */
 struct packet_rcpt {

@@ -231,7 +231,8 @@ verify_reason(int err, int depth)
 
 /* The refx purpose an extended key usage OID stands for, or -1. */
 static int
-eku_purpose(const ASN1_OBJECT *obj, const ASN1_OBJECT *unit)
+eku_purpose(const ASN1_OBJECT *obj, const ASN1_OBJECT *unit,
+    const ASN1_OBJECT *auditlog)
 {
 
 	switch (OBJ_obj2nid(obj)) {
@@ -244,6 +245,8 @@ eku_purpose(const ASN1_OBJECT *obj, const ASN1_OBJECT *unit)
 	}
 	if (OBJ_cmp(obj, unit) == 0)
 		return (REFX_CERT_UNIT);
+	if (OBJ_cmp(obj, auditlog) == 0)
+		return (REFX_CERT_AUDIT_LOG);
 	return (-1);
 }
 
@@ -257,7 +260,7 @@ static int
 check_purpose(X509 *cert, enum refx_cert_purpose purpose, const char **why)
 {
 	EXTENDED_KEY_USAGE *eku;
-	ASN1_OBJECT *unit, *obj;
+	ASN1_OBJECT *unit, *auditlog, *obj;
 	EVP_PKEY *pk;
 	uint32_t ku;
 	int i, p, crit, found = 0, other = 0;
@@ -289,17 +292,24 @@ check_purpose(X509 *cert, enum refx_cert_purpose purpose, const char **why)
 		*why = "out of memory";
 		return (-1);
 	}
+	if ((auditlog = OBJ_txt2obj(REFX_OID_EKU_AUDIT_LOG, 1)) == NULL) {
+		ASN1_OBJECT_free(unit);
+		*why = "out of memory";
+		return (-1);
+	}
 	eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
 	for (i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++) {
 		obj = sk_ASN1_OBJECT_value(eku, i);
 		if (OBJ_obj2nid(obj) == NID_anyExtendedKeyUsage)
 			other = 1;
-		else if ((p = eku_purpose(obj, unit)) == (int)purpose)
+		else if ((p = eku_purpose(obj, unit, auditlog)) ==
+		    (int)purpose)
 			found = 1;
 		else if (p != -1)
 			other = 1;
 	}
 	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	ASN1_OBJECT_free(auditlog);
 	ASN1_OBJECT_free(unit);
 	if (!found || other) {
 		*why = "wrong certificate purpose";
@@ -337,6 +347,7 @@ refx_cert_verify(struct x509_st *ca, struct X509_crl_st *crl,
 		xpurpose = X509_PURPOSE_SSL_SERVER;
 		break;
 	case REFX_CERT_UNIT:
+	case REFX_CERT_AUDIT_LOG:
 		/* A custom EKU: checked by hand below. */
 		xpurpose = 0;
 		break;
@@ -592,4 +603,40 @@ err0:
 	memset(unit, 0, sizeof(*unit));
 	ERR_clear_error();
 	return (REFX_EINVAL);
+}
+
+/** refx_cert_audit_log(cert, origin, len, pk, why): Origin and key. */
+enum refx_err
+refx_cert_audit_log(struct x509_st *cert, char *origin, size_t originlen,
+    uint8_t pk[32], const char **why)
+{
+	struct attrs a;
+	EVP_PKEY *key;
+	size_t len = 32, n;
+
+	if (cert == NULL) {
+		*why = "no certificate";
+		return (REFX_EINVAL);
+	}
+	if (attrs_get(cert, 1U << A_CN, &a, why))
+		return (REFX_EINVAL);
+	n = strlen(a.a_val[A_CN]);
+	/* An origin: printable, no spaces or '+' (C2SP signed-note names). */
+	if (n == 0 || n >= originlen || strchr(a.a_val[A_CN], ' ') != NULL ||
+	    strchr(a.a_val[A_CN], '+') != NULL || !refx_name_valid(
+	    a.a_val[A_CN])) {
+		*why = "subject CN (log origin) missing or invalid";
+		attrs_free(&a);
+		return (REFX_EINVAL);
+	}
+	memcpy(origin, a.a_val[A_CN], n + 1);
+	attrs_free(&a);
+	if ((key = X509_get0_pubkey(cert)) == NULL ||
+	    EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
+	    !EVP_PKEY_get_raw_public_key(key, pk, &len) || len != 32) {
+		*why = "audit log certificate does not hold an Ed25519 key";
+		ERR_clear_error();
+		return (REFX_EINVAL);
+	}
+	return (REFX_OK);
 }

@@ -23,6 +23,7 @@
 #include "refx/envelope.h"
 #include "refx/file.h"
 #include "refx/identity.h"
+#include "refx/secret.h"
 
 /* Fields. */
 #define FIELD_AD_PREFIX	"refx-field-v1"		/* then a 0x00 byte */
@@ -168,9 +169,9 @@ json_wipe_install(void)
 		json_set_alloc_funcs(malloc, json_wipe_free);
 }
 
-/* Make sure jansson wipes what it frees. */
-static void
-json_wipe(void)
+/** refx_json_wipe_enable(): Make jansson wipe what it frees. */
+void
+refx_json_wipe_enable(void)
 {
 
 	(void)pthread_once(&json_wipe_once, json_wipe_install);
@@ -436,7 +437,7 @@ refx_envelope_seal(const char *referral, const char *recipient,
 	if (ks == NULL || pk == NULL || !refx_referral_id_valid(referral) ||
 	    !refx_agency_id_valid(recipient))
 		goto err0;
-	json_wipe();
+	refx_json_wipe_enable();
 
 	/* {"keys":{NAME:B64,...},"recipient":UNIT,"referral":ID,"v":1} */
 	if ((root = json_object()) == NULL)
@@ -571,7 +572,7 @@ refx_envelope_open(const uint8_t *sealed, size_t len,
 	}
 
 	/* Parse; the error text may quote the input, so wipe it too. */
-	json_wipe();
+	refx_json_wipe_enable();
 	root = json_loadb((const char *)pt, n, JSON_REJECT_DUPLICATES, &jerr);
 	sodium_memzero(&jerr, sizeof(jerr));
 	if (root == NULL || !json_is_object(root) ||

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "refx/identity.h"
 #include "refx/log.h"
 
 static const char *progname = "refx";
@@ -34,18 +35,33 @@ static void
 vlog(const char *level, const char *err, const char *fmt, va_list ap)
 {
 	char msg[1024], line[4200], ts[32] = "";
-	size_t o = 0;
+	size_t o = 0, left, k, i;
+	unsigned long cp;
 	const unsigned char *p;
 	struct tm tm;
 	time_t now;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	for (p = (const unsigned char *)msg; *p && o + 5 < sizeof(line); p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			o += (size_t)snprintf(line + o, sizeof(line) - o,
-			    "\\x%02x", *p);
-		else
-			line[o++] = (char)*p;
+	/*
+	 * Escape what could forge a line or reorder a terminal: malformed
+	 * UTF-8, C0/C1 controls, line separators, bidirectional controls.
+	 */
+	p = (const unsigned char *)msg;
+	left = strlen(msg);
+	while (left > 0 && o + 17 < sizeof(line)) {
+		k = refx_utf8_decode(p, left, &cp);
+		if (k == 0 || refx_char_forbidden(cp)) {
+			if (k == 0)
+				k = 1;
+			for (i = 0; i < k; i++)
+				o += (size_t)snprintf(line + o, sizeof(line) -
+				    o, "\\x%02x", p[i]);
+		} else {
+			memcpy(line + o, p, k);
+			o += k;
+		}
+		p += k;
+		left -= k;
 	}
 	line[o] = '\0';
 	if (timestamps) {

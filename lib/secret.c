@@ -19,6 +19,7 @@ refx_crypto_init(void)
 		return (-1);
 	if (setrlimit(RLIMIT_CORE, &rl) == -1)
 		return (-1);
+	refx_json_wipe_enable();
 	return (0);
 }
 

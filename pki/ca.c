@@ -421,6 +421,39 @@ err0:
 	return (NULL);
 }
 
+/**
+ * ca_make_audit_log(ci, origin): Make an audit log's checkpoint-signing
+ * certificate (subject CN = the log's origin, EKU REFX_OID_EKU_AUDIT_LOG,
+ * digitalSignature) for the Ed25519 key ${ci}->ci_key.  Return it or NULL.
+ */
+X509 *
+ca_make_audit_log(const struct ca_issue *ci, const char *origin)
+{
+	static const char *const ext[] = {
+		"basicConstraints", "critical,CA:FALSE",
+		"keyUsage", "critical,digitalSignature",
+		"extendedKeyUsage", REFX_OID_EKU_AUDIT_LOG,
+		NULL,
+	};
+	X509 *x;
+
+	if (ci->ci_ca == NULL ||
+	    EVP_PKEY_get_id(ci->ci_key) != EVP_PKEY_ED25519) {
+		log_warnx("an audit log certificate needs a CA and an Ed25519 "
+		    "key");
+		return (NULL);
+	}
+	if ((x = cert_new(ci, ci->ci_key)) == NULL)
+		return (NULL);
+	if (name_add(X509_get_subject_name(x), NID_commonName, origin) ||
+	    cert_finish(x, ci, ext)) {
+		ca_warn("cannot make the audit log certificate");
+		X509_free(x);
+		return (NULL);
+	}
+	return (x);
+}
+
 /** ca_dns_valid(s): Return 1 if ${s} is a DNS host name we certify. */
 int
 ca_dns_valid(const char *s)

@@ -24,6 +24,9 @@
 
 #include "pki.h"
 
+struct pki;
+static int audit_key_issue(struct pki *, const char *);
+
 /*
  * The layout of a PKI directory (docs/pki.md):
  *
@@ -537,6 +540,8 @@ dir_init(const char *dir, const char *name, long days,
 	}
 	if ((rc = directory_write(&p)))
 		goto err1;
+	if ((rc = audit_key_issue(&p, "system")))
+		goto err1;
 	if (mkpath(res->dr_key, p.p_dir, "ca.key"))
 		goto err1;
 	if (ca_key_write(res->dr_key, key, NULL, 1)) {
@@ -553,6 +558,82 @@ dir_init(const char *dir, const char *name, long days,
 
 err1:
 	pki_close(&p);
+	return (rc);
+}
+
+/*
+ * Give the log of ${name} (a unit id, or "system") its checkpoint-signing
+ * key: audit/<name>.key, a seed in refxd's key format (0600), and
+ * audit/<name>.crt, its certificate, whose subject CN is the log's
+ * origin.  An existing key is kept: a log keeps its key for life.
+ */
+static int
+audit_key_issue(struct pki *p, const char *name)
+{
+	char path[PATH_MAX], origin[128], fphex[2 * REFX_FINGERPRINT_LEN + 1];
+	char text[256], *b64 = NULL;
+	uint8_t fp[REFX_FINGERPRINT_LEN], seed[32];
+	struct ca_issue ci;
+	struct stat sb;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	int n, rc = EX_SOFTWARE;
+
+	if (mkpath(path, p->p_dir, "audit") || (rc = mkdir_private(path)))
+		return (rc ? rc : EX_SOFTWARE);
+	rc = EX_SOFTWARE;
+	if (mkpath(path, p->p_dir, "audit/%s.key", name))
+		return (rc);
+	if (lstat(path, &sb) == 0)
+		return (0);
+	if (refx_cert_fingerprint(p->p_ca, fp))
+		return (rc);
+	refx_hex(fphex, sizeof(fphex), fp, sizeof(fp));
+	/* Unique per exchange (its CA), readable, no spaces or '+'. */
+	snprintf(origin, sizeof(origin), "refx/%.16s/audit/%s", fphex, name);
+
+	refx_random(seed, sizeof(seed));
+	if ((key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed,
+	    sizeof(seed))) == NULL) {
+		ca_warn("cannot make the audit log key");
+		goto out;
+	}
+	memset(&ci, 0, sizeof(ci));
+	ci.ci_ca = p->p_ca;
+	ci.ci_cakey = p->p_cakey;
+	ci.ci_key = key;
+	ci.ci_not_before = time(NULL) - SKEW;
+	ci.ci_days = 3650;
+	if (ca_serial_new(ci.ci_serial) ||
+	    (x = ca_make_audit_log(&ci, origin)) == NULL)
+		goto out;
+	if ((b64 = refx_b64_encode(seed, sizeof(seed))) == NULL)
+		goto out;
+	n = snprintf(text, sizeof(text), "refx-audit-log-key v1\n"
+	    "origin %s\nseed %s\n", origin, b64);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		goto out;
+	if (refx_file_write(path, text, (size_t)n, 0600, 1)) {
+		log_warn("%s", path);
+		rc = ex_errno(errno, 1);
+		goto out;
+	}
+	if (mkpath(path, p->p_dir, "audit/%s.crt", name))
+		goto out;
+	if (ca_cert_write(path, x, 0)) {
+		rc = ex_errno(errno, 1);
+		goto out;
+	}
+	rc = 0;
+out:
+	refx_wipe(text, sizeof(text));
+	refx_wipe(seed, sizeof(seed));
+	if (b64 != NULL) {
+		refx_wipe(b64, strlen(b64));
+		free(b64);
+	}
+	X509_free(x);
+	EVP_PKEY_free(key);
 	return (rc);
 }
 
@@ -765,6 +846,8 @@ dir_agency_add(const char *dir, const char *id, const char *kind,
 		goto err2;
 	}
 	if ((rc = directory_write(&p)))
+		goto err2;
+	if ((rc = audit_key_issue(&p, id)))
 		goto err2;
 
 	res->dr_type = PKI_UNIT;

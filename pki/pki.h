@@ -132,6 +132,13 @@ X509 *ca_make_server(const struct ca_issue *, const char *const *, size_t,
 X509_CRL *ca_make_crl(X509 *, EVP_PKEY *, const struct ca_revoked *,
     size_t, long, time_t, long);
 
+/**
+ * ca_make_audit_log(ci, origin): Make an audit log's checkpoint-signing
+ * certificate (subject CN = the log's origin, EKU REFX_OID_EKU_AUDIT_LOG,
+ * digitalSignature) for the Ed25519 key ${ci}->ci_key.  Return it or NULL.
+ */
+X509 *ca_make_audit_log(const struct ca_issue *, const char *);
+
 /** ca_dns_valid(s): Return 1 if ${s} is a DNS host name we certify. */
 int ca_dns_valid(const char *);
 

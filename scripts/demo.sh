@@ -67,6 +67,8 @@ database = $D/data/refx.db
 units = $D/pki/directory.pem
 [policy]
 file = $ROOT/etc/policy.json
+[audit]
+keys = $D/pki/audit
 INI
 cat "$D/refxd.ini"
 refxd -c "$D/refxd.ini" 2>"$D/refxd.log" &

@@ -34,6 +34,11 @@ static const struct {
 	    ROLE(REFX_ROLE_SUBMITTER), KIND(REFX_KIND_SCHOOL) },
 	[ACTION_REFERRAL_LIST] = { "referral-list", CASE_ROLES, ALL_KINDS },
 	[ACTION_REFERRAL_PULL] = { "referral-pull", CASE_ROLES, ALL_KINDS },
+	/* Auditors read logs; which ones is decided per log. */
+	[ACTION_AUDIT_LIST] = { "audit-list", ROLE(REFX_ROLE_AUDITOR),
+	    ALL_KINDS },
+	[ACTION_AUDIT_READ] = { "audit-read", ROLE(REFX_ROLE_AUDITOR),
+	    ALL_KINDS },
 };
 
 /**

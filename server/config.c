@@ -47,6 +47,9 @@ static const struct key {
 	{ "directory", "units", K_STR, offsetof(struct config, c_directory),
 	    0, 0 },
 	{ "policy", "file", K_STR, offsetof(struct config, c_policy), 0, 0 },
+	{ "audit", "keys", K_STR, offsetof(struct config, c_audit_keys), 0, 0 },
+	{ "audit", "checkpoint_interval", K_UINT,
+	    offsetof(struct config, c_checkpoint), 1, 3600 },
 	{ "limits", "connections", K_UINT,
 	    offsetof(struct config, c_max_conns), 1, 65536 },
 	{ "limits", "connections_per_ip", K_UINT,
@@ -63,7 +66,7 @@ static const struct key {
 static const char *const required[][2] = {
 	{ "tls", "certificate" }, { "tls", "key" }, { "tls", "ca" },
 	{ "tls", "crl" }, { "storage", "database" }, { "directory", "units" },
-	{ "policy", "file" },
+	{ "policy", "file" }, { "audit", "keys" },
 };
 
 static void fail(struct parse *, int, const char *, ...)
@@ -237,6 +240,7 @@ config_load(const char *path, char *err)
 	cf->c_idle_timeout = 15;
 	cf->c_header_mem = 32 * 1024;
 	cf->c_max_body = 1024 * 1024;
+	cf->c_checkpoint = 2;
 	if ((cf->c_listen = strdup("127.0.0.1")) == NULL) {
 		snprintf(err, CONFIG_ERR_LEN, "%s: out of memory", path);
 		goto err1;

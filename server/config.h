@@ -16,6 +16,8 @@ struct config {
 	char		*c_database;		/* [storage] database */
 	char		*c_directory;		/* [directory] units */
 	char		*c_policy;		/* [policy] file */
+	char		*c_audit_keys;		/* [audit] keys */
+	unsigned	 c_checkpoint;		/* [audit] checkpoint_interval */
 	unsigned	 c_max_conns;		/* [limits] connections */
 	unsigned	 c_max_conns_ip;	/* [limits] connections_per_ip */
 	unsigned	 c_idle_timeout;	/* [limits] idle_timeout (s) */

@@ -50,6 +50,24 @@ json_str(struct request *rq, json_t *obj, const char *key, size_t max,
 	return (json_string_value(v));
 }
 
+/*
+ * A peer's key or id fit to quote in an error message: short printable
+ * ASCII as is, anything else replaced (a cut inside a UTF-8 character
+ * would make the JSON error itself unencodable).
+ */
+static const char *
+printable(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 40)
+		return ("(not shown)");
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return ("(not shown)");
+	return (s);
+}
+
 /** json_only_keys(rq, obj, allowed, what): Refuse unknown members. */
 int
 json_only_keys(struct request *rq, json_t *obj, const char *const *allowed,
@@ -68,8 +86,8 @@ json_only_keys(struct request *rq, json_t *obj, const char *const *allowed,
 			if (strcmp(allowed[i], key) == 0)
 				break;
 		if (allowed[i] == NULL) {
-			request_fail(rq, REFX_EINVAL, "%s: unknown member '%.40s'",
-			    what, key);
+			request_fail(rq, REFX_EINVAL, "%s: unknown member '%s'",
+			    what, printable(key));
 			return (-1);
 		}
 	}
@@ -311,6 +329,11 @@ revoke_envelopes(struct store_tx *tx, const char *id, const char *recipient,
 	    "AND (?2 IS NULL OR recipient = ?2)", "tt", id, recipient))
 		return (-1);
 	*deleted = store_changes(tx);
+	/* Nor may they read the consent's private part any more. */
+	if (store_run(tx, "DELETE FROM consent_envelopes WHERE consent_id = ?1 "
+	    "AND unit != (SELECT owner FROM consents WHERE id = ?1) "
+	    "AND (?2 IS NULL OR unit = ?2)", "tt", id, recipient))
+		return (-1);
 	if (store_run(tx, "UPDATE referral_recipients SET status = ?3 "
 	    "WHERE referral_id IN (SELECT r.id FROM referrals r "
 	    "  WHERE r.consent_id = ?1) "
@@ -525,8 +548,8 @@ store_sealed(struct request *rq, struct store_tx *tx, const char *id,
 				break;
 		if (i == nsc && strcmp(unit, rq->rq_who->id_agency) != 0)
 			return (request_fail(rq, REFX_EINVAL,
-			    "sealed.envelopes: '%.64s' is neither the owner "
-			    "nor a recipient", unit));
+			    "sealed.envelopes: '%s' is neither the owner "
+			    "nor a recipient", printable(unit)));
 		if ((b = sealed_value(rq, v, "sealed.envelopes", &len)) == NULL)
 			return (REFX_EINVAL);
 		err = store_run(tx, "INSERT INTO consent_envelopes (consent_id, "
@@ -568,6 +591,9 @@ h_consent_record(struct request *rq, struct store_tx *tx)
 		    "characters");
 		goto out;
 	}
+	rq->rq_audit.ra_object_type = "consent";
+	snprintf(rq->rq_audit.ra_object_id, sizeof(rq->rq_audit.ra_object_id),
+	    "%s", id);
 	clock_today(today);
 	if (!date_valid(until) || strcmp(until, today) < 0) {
 		request_fail(rq, REFX_EINVAL, "valid_until: must be a date "
@@ -604,6 +630,8 @@ h_consent_record(struct request *rq, struct store_tx *tx)
 	}
 	if (err)
 		goto out;
+	for (i = 0; i < nsc; i++)
+		request_involve(rq, sc[i].sc_recipient, 0);
 	for (i = 0; i < nsc; i++)
 		if ((err = store_run(tx, "INSERT INTO consent_scope "
 		    "(consent_id, recipient, classes, itemised) VALUES "
@@ -751,6 +779,9 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 	int owner, named, rc;
 	enum refx_err err;
 
+	rq->rq_audit.ra_object_type = "consent";
+	snprintf(rq->rq_audit.ra_object_id, sizeof(rq->rq_audit.ra_object_id),
+	    "%s", id);
 	if ((rc = consent_get(tx, id, &cs)) < 0)
 		return (REFX_ESTORE);
 	owner = (rc == 0 && strcmp(cs.cs_owner, unit) == 0);
@@ -763,10 +794,19 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 		named = (store_step(st) == STORE_ROW);
 		store_finalize(st);
 	}
-	/* Units it does not concern cannot learn that it exists. */
+	/*
+	 * Units it does not concern cannot learn that it exists; at the
+	 * owner it is the submitters' business, at a recipient the
+	 * caseworkers'.
+	 */
+	if ((owner && rq->rq_who->id_role != REFX_ROLE_SUBMITTER) ||
+	    (named && rq->rq_who->id_role != REFX_ROLE_CASEWORKER))
+		owner = named = 0;
 	if (!owner && !named)
 		return (request_fail(rq, REFX_ENOTFOUND, "no consent %s for "
 		    "your unit", id));
+	if (!owner)
+		request_involve(rq, cs.cs_owner, 0);
 
 	st = store_query(tx, "SELECT recorded_by, recorded_at, status_at, "
 	    "parties, blob FROM consents WHERE id = ?", "t", id);
@@ -800,6 +840,26 @@ out:
 
 /* ---- POST /v1/consents/ID/withdraw ------------------------------------ */
 
+/* Every recipient a withdrawal concerns gets the entry in its log too. */
+static int
+involve_scope(struct request *rq, struct store_tx *tx, const char *id,
+    const char *only)
+{
+	struct store_stmt *st;
+
+	if (only != NULL) {
+		request_involve(rq, only, 0);
+		return (0);
+	}
+	if ((st = store_query(tx, "SELECT recipient FROM consent_scope WHERE "
+	    "consent_id = ?", "t", id)) == NULL)
+		return (-1);
+	while (store_step(st) == STORE_ROW)
+		request_involve(rq, store_col_text(st, 0), 0);
+	store_finalize(st);
+	return (0);
+}
+
 /* Withdrawal takes effect at once, in the same transaction. */
 enum refx_err
 h_consent_withdraw(struct request *rq, struct store_tx *tx)
@@ -824,6 +884,9 @@ h_consent_withdraw(struct request *rq, struct store_tx *tx)
 			goto out;
 		}
 	}
+	rq->rq_audit.ra_object_type = "consent";
+	snprintf(rq->rq_audit.ra_object_id, sizeof(rq->rq_audit.ra_object_id),
+	    "%s", id);
 	if ((rc = consent_get(tx, id, &cs)) < 0) {
 		err = REFX_ESTORE;
 		goto out;
@@ -859,7 +922,8 @@ h_consent_withdraw(struct request *rq, struct store_tx *tx)
 		    "ttt", now, id, recipient)))
 			goto out;
 	}
-	if (revoke_envelopes(tx, id, recipient, "consent-withdrawn",
+	if (involve_scope(rq, tx, id, recipient) ||
+	    revoke_envelopes(tx, id, recipient, "consent-withdrawn",
 	    &deleted)) {
 		err = REFX_ESTORE;
 		goto out;

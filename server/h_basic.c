@@ -40,14 +40,15 @@ h_health(struct request *rq, struct store_tx *tx)
 
 	if (store_ping(tx) != REFX_OK)
 		return (request_fail(rq, REFX_EUNAVAIL, "database unavailable"));
-	rq->rq_resp = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:i}",
+	rq->rq_resp = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:I}",
 	    "status", "ok",
 	    "version", REFX_VERSION,
 	    "schema_version", store_schema_version(sv->sv_store),
 	    "uptime_s", (json_int_t)(time(NULL) - sv->sv_started),
 	    "requests", (json_int_t)atomic_load(&sv->sv_requests),
 	    "refused", (json_int_t)atomic_load(&sv->sv_refused),
-	    "units", (int)directory_count(sv->sv_dir));
+	    "units", (int)directory_count(sv->sv_dir),
+	    "wal_fsyncs", (json_int_t)store_fsyncs(sv->sv_store));
 	return (rq->rq_resp != NULL ? REFX_OK : REFX_ENOMEM);
 }
 

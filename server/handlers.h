@@ -19,5 +19,10 @@ handler_fn h_consent_withdraw;
 handler_fn h_referral_submit;
 handler_fn h_referral_list;
 handler_fn h_referral_pull;
+handler_fn h_referral_receipts;
+
+/* h_audit.c */
+handler_fn h_audit_logs;
+handler_fn h_audit_log;
 
 #endif /* !REFXD_HANDLERS_H */

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		return;
 	if (cn->c_requests == 0 && !cn->c_peer.tp_identified) {
 		atomic_fetch_add(&h->h_srv->sv_refused, 1);
+		tls_refusal_note(h->h_srv->sv_tls, NULL, "connection closed "
+		    "before any request (no valid certificate, or TLS failure)");
 		log_info("tls: connection from %s closed before any request "
 		    "(no valid client certificate, or TLS handshake failed)",
 		    cn->c_addr);
@@ -242,6 +245,24 @@ content_length(struct MHD_Connection *c)
 	return ((long long)n);
 }
 
+/* A whole-number query argument, or ${dflt} if absent or malformed. */
+static uint64_t
+query_uint(struct MHD_Connection *c, const char *name, uint64_t dflt)
+{
+	const char *v;
+	char *end;
+	unsigned long long n;
+
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	if (v == NULL || *v < '0' || *v > '9')
+		return (dflt);
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end != '\0')
+		return (dflt);
+	return ((uint64_t)n);
+}
+
 /*
  * First call of a request: headers only.  Establish who is calling
  * (once per connection) and refuse early what must be refused.
@@ -270,6 +291,8 @@ first_call(struct http *h, struct MHD_Connection *c, void **con_cls)
 		log_warnx("http: refused %s (%s/%s): %s", cn->c_addr,
 		    cn->c_peer.tp_id.id_agency, cn->c_peer.tp_id.id_person,
 		    why);
+		pipeline_refused(sv, &cn->c_peer.tp_id, why,
+		    MHD_HTTP_FORBIDDEN);
 		goto refuse;
 	}
 	cn->c_requests++;
@@ -277,6 +300,8 @@ first_call(struct http *h, struct MHD_Connection *c, void **con_cls)
 	if (cl > (long long)sv->sv_cfg->c_max_body) {
 		/* Refused before a byte of the body is read. */
 		atomic_fetch_add(&sv->sv_refused, 1);
+		pipeline_refused(sv, &cn->c_peer.tp_id, "request body too large",
+		    MHD_HTTP_CONTENT_TOO_LARGE);
 		return (send_error(c, REFX_ETOOBIG, MHD_HTTP_CONTENT_TOO_LARGE,
 		    "request body too large", NULL, NULL, 1));
 	}
@@ -326,6 +351,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	if (rs->rs_too_big) {
 		atomic_fetch_add(&h->h_srv->sv_refused, 1);
+		if ((cn = conn_of(c)) != NULL && cn->c_peer.tp_identified)
+			pipeline_refused(h->h_srv, &cn->c_peer.tp_id,
+			    "request body too large",
+			    MHD_HTTP_CONTENT_TOO_LARGE);
 		return (send_error(c, REFX_ETOOBIG, MHD_HTTP_CONTENT_TOO_LARGE,
 		    "request body too large", NULL, NULL, 1));
 	}
@@ -338,6 +367,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	rq.rq_path = url;
 	rq.rq_who = &cn->c_peer.tp_id;
 	rq.rq_tls_version = cn->c_peer.tp_version;
+	rq.rq_from = query_uint(c, "from", 0);
+	rq.rq_to = query_uint(c, "to", UINT64_MAX);
 	rq.rq_body = rs->rs_body.b_data;
 	rq.rq_body_len = rs->rs_body.b_len;
 	refx_random(rid, sizeof(rid));

@@ -21,12 +21,14 @@
 
 #include <jansson.h>
 
+#include "refx/audit.h"
 #include "refx/file.h"
 #include "refx/policy.h"
 #include "refx/log.h"
 #include "refx/sandbox.h"
 #include "refx/secret.h"
 
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "directory.h"
@@ -136,11 +138,54 @@ reload(struct server *sv)
 		log_warnx("reload: keeping the old CRL: %s", err);
 	else
 		log_info("reload: CRL reloaded");
+	if (audit_reload(sv->sv_audit, err, sizeof(err)))
+		log_warnx("reload: keeping the old audit log keys: %s", err);
 	if (directory_reload(sv->sv_dir, err, sizeof(err)))
 		log_warnx("reload: keeping the old directory: %s", err);
 	else
 		log_info("reload: directory has %u units",
 		    directory_count(sv->sv_dir));
+}
+
+/*
+ * Refused handshakes, counted in tls.c, go into the system log as one
+ * entry per (certificate fingerprint, reason) per checkpoint interval,
+ * so that a flood of bad handshakes cannot flood the log.
+ */
+struct refusal_sink {
+	struct server		*rs_sv;
+	struct store_tx		*rs_tx;
+	struct audit		*rs_audit;
+};
+
+static int
+refusal_entry(void *cookie, const uint8_t *fp, const char *reason,
+    unsigned long count)
+{
+	struct refusal_sink *rs = cookie;
+	struct refx_audit_entry e;
+	const char *unit[1] = { AUDIT_SYSTEM };
+
+	memset(&e, 0, sizeof(e));
+	e.ae_action = REFX_AUDIT_TLS_REFUSED;
+	e.ae_outcome = REFX_AUDIT_DENIED;
+	e.ae_actor_kind = 255;
+	e.ae_actor_role = 255;
+	memcpy(e.ae_actor_cert, fp, sizeof(e.ae_actor_cert));
+	snprintf(e.ae_reason, sizeof(e.ae_reason), "%s", reason);
+	e.ae_count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
+	memcpy(e.ae_policy, refx_policy_hash(rs->rs_sv->sv_policy),
+	    sizeof(e.ae_policy));
+	return (audit_append(rs->rs_audit, rs->rs_tx, &e, unit, 1, 1) ==
+	    REFX_OK ? 0 : -1);
+}
+
+static int
+drain_refusals(void *cookie, struct audit *a, struct store_tx *tx)
+{
+	struct refusal_sink rs = { cookie, tx, a };
+
+	return (tls_refusals_drain(rs.rs_sv->sv_tls, refusal_entry, &rs));
 }
 
 /* Load the disclosure policy and the answer to GET /v1/policy. */
@@ -149,7 +194,7 @@ load_policy(struct server *sv, const char *cfpath)
 {
 	uint8_t *data;
 	size_t len;
-	char err[256];
+	char err[256], *b64;
 	json_t *doc;
 
 	if (refx_file_read(sv->sv_cfg->c_policy, REFX_POLICY_MAX, &data,
@@ -167,10 +212,13 @@ load_policy(struct server *sv, const char *cfpath)
 	refx_hex(sv->sv_policy_hash, sizeof(sv->sv_policy_hash),
 	    refx_policy_hash(sv->sv_policy), REFX_HASH_LEN);
 	doc = json_loadb((const char *)data, len, 0, NULL);
+	/* The exact bytes, so that clients can hash what they evaluate. */
+	b64 = refx_b64_encode(data, len);
 	free(data);
-	sv->sv_policy_json = json_pack("{s:s, s:s, s:o}", "version",
+	sv->sv_policy_json = json_pack("{s:s, s:s, s:o, s:s?}", "version",
 	    refx_policy_version(sv->sv_policy), "hash", sv->sv_policy_hash,
-	    "document", doc);
+	    "document", doc, "bytes", b64);
+	free(b64);
 	if (sv->sv_policy_json == NULL)
 		return (-1);
 	log_info("policy %s sha256:%s", refx_policy_version(sv->sv_policy),
@@ -183,6 +231,7 @@ static void
 teardown(struct server *sv, struct http_tls *creds)
 {
 
+	audit_close(sv->sv_audit);
 	store_close(sv->sv_store);
 	json_decref(sv->sv_policy_json);
 	refx_policy_free(sv->sv_policy);
@@ -285,6 +334,11 @@ main(int argc, char *argv[])
 		log_warnx("%s", err);
 		goto out;
 	}
+	if ((sv.sv_audit = audit_open(sv.sv_store, sv.sv_cfg->c_audit_keys,
+	    err, sizeof(err))) == NULL) {
+		log_warnx("%s: %s", cfpath, err);
+		goto out;
+	}
 	if (pw != NULL && chown_database(sv.sv_cfg->c_database, pw->pw_uid,
 	    pw->pw_gid)) {
 		rc = EX_NOPERM;
@@ -307,6 +361,9 @@ main(int argc, char *argv[])
 		drop_privileges(pw);
 	if (refx_sandbox_enter(REFX_SANDBOX_SERVING))
 		fatalx("cannot enter the sandbox");
+	audit_set_source(sv.sv_audit, drain_refusals, &sv);
+	if (audit_start(sv.sv_audit, sv.sv_cfg->c_checkpoint))
+		fatalx("cannot start the checkpoint publisher");
 	log_info("listening on %s port %u (TLS 1.3, client certificates "
 	    "required), %u units in directory, schema version %d",
 	    sv.sv_cfg->c_listen, sv.sv_cfg->c_port,
@@ -323,6 +380,9 @@ main(int argc, char *argv[])
 	}
 	log_info("shutting down: finishing requests in flight");
 	http_stop(h, SHUTDOWN_GRACE);
+	/* Last refusals and a final checkpoint of every log. */
+	audit_close(sv.sv_audit);
+	sv.sv_audit = NULL;
 	log_info("stopped");
 	rc = 0;
 out:

@@ -397,7 +397,8 @@ check_submit(struct request *rq, struct store_tx *tx, struct submit *s)
 
 		if (strcmp(v->me_recipient, me) == 0) {
 			own = 1;
-			if (v->me_fields != (1u << s->s_nfields) - 1)
+			if (v->me_fields != (s->s_nfields >= 32 ? UINT32_MAX :
+			    (1u << s->s_nfields) - 1))
 				return (request_fail(rq, REFX_EINVAL, "the "
 				    "sender's own envelope must hold every "
 				    "field"));
@@ -511,6 +512,30 @@ store_submit(struct request *rq, struct store_tx *tx, const struct submit *s)
 	return (REFX_OK);
 }
 
+/* Tell the audit log what is sent to whom: class names, per recipient. */
+static void
+note_submit(struct request *rq, const struct submit *s)
+{
+	size_t i, k;
+	refx_classes cls;
+
+	rq->rq_audit.ra_object_type = "referral";
+	snprintf(rq->rq_audit.ra_object_id, sizeof(rq->rq_audit.ra_object_id),
+	    "%s", s->s_id);
+	rq->rq_audit.ra_basis = refx_basis_name(s->s_basis);
+	for (i = 0; i < s->s_nenvs; i++) {
+		cls = 0;
+		for (k = 0; k < s->s_nfields; k++)
+			if (s->s_envs[i].me_fields & (1u << k))
+				cls |= REFX_CLASS_BIT(s->s_fields[k].mf_class);
+		if (strcmp(s->s_envs[i].me_recipient,
+		    rq->rq_who->id_agency) == 0)
+			rq->rq_audit.ra_classes |= cls;
+		else
+			request_involve(rq, s->s_envs[i].me_recipient, cls);
+	}
+}
+
 /* POST /v1/referrals: accept a signed, encrypted referral. */
 enum refx_err
 h_referral_submit(struct request *rq, struct store_tx *tx)
@@ -523,8 +548,10 @@ h_referral_submit(struct request *rq, struct store_tx *tx)
 	if ((body = request_json(rq)) == NULL)
 		return (REFX_EINVAL);
 	memset(&s, 0, sizeof(s));
-	if ((err = parse_submit(rq, body, &s)) ||
-	    (err = check_submit(rq, tx, &s)) ||
+	if ((err = parse_submit(rq, body, &s)))
+		goto out;
+	note_submit(rq, &s);
+	if ((err = check_submit(rq, tx, &s)) ||
 	    (err = store_submit(rq, tx, &s)))
 		goto out;
 	if ((rcpt = json_array()) == NULL) {
@@ -611,6 +638,9 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 	int own, rc;
 	enum refx_err err;
 
+	rq->rq_audit.ra_object_type = "referral";
+	snprintf(rq->rq_audit.ra_object_id, sizeof(rq->rq_audit.ra_object_id),
+	    "%s", id);
 	st = store_query(tx, "SELECT sender_unit, basis, consent_id, "
 	    "manifest, signature, certificate FROM referrals WHERE id = ?",
 	    "t", id);
@@ -622,6 +652,14 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 		goto out;
 	}
 	own = strcmp(store_col_text(st, 0), unit) == 0;
+	/* The sender's full copy is for its submitters only. */
+	if (own && who->id_role != REFX_ROLE_SUBMITTER) {
+		err = request_fail(rq, REFX_ENOTFOUND, "no referral %s for "
+		    "your unit", id);
+		goto out;
+	}
+	rq->rq_audit.ra_basis = strcmp(store_col_text(st, 1), "consent") == 0 ?
+	    "consent" : "report-of-concern";
 	if (store_col_text(st, 2) != NULL &&
 	    (consent = strdup(store_col_text(st, 2))) == NULL) {
 		err = REFX_ENOMEM;
@@ -643,6 +681,8 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 			    "for your unit", id);
 			goto out;
 		}
+		/* The sending school's log records its recipients' pulls. */
+		request_involve(rq, store_col_text(st, 0), 0);
 		list = json_loads(store_col_text(fl, 0), 0, NULL);
 		if (!json_is_array(list)) {
 			err = REFX_ESTORE;
@@ -709,6 +749,8 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 			err = REFX_ENOMEM;
 			goto out;
 		}
+		rq->rq_audit.ra_classes = disclosed;
+		request_involve(rq, store_col_text(st, 0), disclosed);
 		if ((err = store_run(tx, "INSERT INTO disclosures (referral_id, "
 		    "consent_id, recipient, person, classes, at) VALUES "
 		    "(?, ?, ?, ?, ?, ?)", "tttttt", id, consent, unit,
@@ -733,4 +775,66 @@ out:
 	store_finalize(env);
 	store_finalize(st);
 	return (err);
+}
+
+/*
+ * GET /v1/referrals/ID/receipts: for the sending school, who pulled its
+ * referral, when, and which field classes (names only).
+ */
+enum refx_err
+h_referral_receipts(struct request *rq, struct store_tx *tx)
+{
+	const char *id = rq->rq_param;
+	struct store_stmt *st;
+	json_t *list, *e, *classes;
+	int found;
+
+	rq->rq_audit.ra_object_type = "referral";
+	snprintf(rq->rq_audit.ra_object_id, sizeof(rq->rq_audit.ra_object_id),
+	    "%s", id);
+	st = store_query(tx, "SELECT 1 FROM referrals WHERE id = ? AND "
+	    "sender_unit = ?", "tt", id, rq->rq_who->id_agency);
+	if (st == NULL)
+		return (REFX_ESTORE);
+	found = store_step(st) == STORE_ROW;
+	store_finalize(st);
+	if (!found || rq->rq_who->id_role != REFX_ROLE_SUBMITTER)
+		return (request_fail(rq, REFX_ENOTFOUND, "no referral %s sent "
+		    "by your unit", id));
+	if ((list = json_array()) == NULL)
+		return (REFX_ENOMEM);
+	st = store_query(tx, "SELECT recipient, person, classes, at FROM "
+	    "disclosures WHERE referral_id = ? ORDER BY id", "t", id);
+	if (st == NULL)
+		goto fail;
+	while (store_step(st) == STORE_ROW) {
+		classes = json_loads(store_col_text(st, 2), 0, NULL);
+		e = json_pack("{s:s, s:s, s:o, s:s}", "recipient",
+		    store_col_text(st, 0), "person", store_col_text(st, 1),
+		    "classes", classes ? classes : json_array(), "at",
+		    store_col_text(st, 3));
+		if (e == NULL || json_array_append_new(list, e))
+			goto fail;
+	}
+	store_finalize(st);
+	st = store_query(tx, "SELECT recipient, kind, status FROM "
+	    "referral_recipients WHERE referral_id = ? ORDER BY recipient",
+	    "t", id);
+	rq->rq_resp = json_pack("{s:s, s:o, s:[]}", "id", id, "receipts", list,
+	    "recipients");
+	if (rq->rq_resp == NULL || st == NULL) {
+		store_finalize(st);
+		return (REFX_ENOMEM);
+	}
+	while (store_step(st) == STORE_ROW)
+		json_array_append_new(json_object_get(rq->rq_resp,
+		    "recipients"), json_pack("{s:s, s:s, s:s}", "recipient",
+		    store_col_text(st, 0), "kind", store_col_text(st, 1),
+		    "status", store_col_text(st, 2)));
+	store_finalize(st);
+	return (REFX_OK);
+fail:
+	store_finalize(st);
+	json_decref(list);
+	return (REFX_ESTORE);
 }

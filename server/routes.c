@@ -24,6 +24,10 @@ static const struct route routes[] = {
 	    consent_sweep },
 	{ "GET", "/v1/referrals/*", h_referral_pull, ACTION_REFERRAL_PULL, 1,
 	    consent_sweep },
+	{ "GET", "/v1/referrals/*/receipts", h_referral_receipts,
+	    ACTION_REFERRAL_LIST, 0, NULL },
+	{ "GET", "/v1/audit/logs", h_audit_logs, ACTION_AUDIT_LIST, 0, NULL },
+	{ "GET", "/v1/audit/logs/*", h_audit_log, ACTION_AUDIT_READ, 0, NULL },
 };
 
 /* An id segment: 1-64 of [A-Za-z0-9_-]; nothing else reaches a handler. */

@@ -13,7 +13,9 @@
 
 #include "refx/err.h"
 #include "refx/identity.h"
+#include "refx/schema.h"
 
+struct audit;
 struct config;
 struct directory;
 struct json_t;
@@ -30,6 +32,7 @@ struct server {
 	struct store		*sv_store;
 	struct tls		*sv_tls;
 	struct directory	*sv_dir;
+	struct audit		*sv_audit;
 	struct refx_policy	*sv_policy;
 	struct json_t		*sv_policy_json;	/* GET /v1/policy */
 	char			 sv_policy_hash[65];
@@ -40,6 +43,22 @@ struct server {
 
 #define REQUEST_ID_LEN	32	/* hex characters */
 #define PARAM_MAX	64
+#define AUDIT_OTHERS	(REFX_MAX_RECIPIENTS + 1)
+
+/*
+ * What a handler tells the audit log about its request: the object, the
+ * other units involved (each gets the entry in its own log too) and the
+ * field classes disclosed to each (names only, never values).
+ */
+struct request_audit {
+	const char	*ra_object_type;	/* "referral", "consent" */
+	char		 ra_object_id[PARAM_MAX + 1];
+	char		 ra_others[AUDIT_OTHERS][REFX_AGENCY_ID_MAX + 1];
+	refx_classes	 ra_other_classes[AUDIT_OTHERS];
+	size_t		 ra_nothers;
+	refx_classes	 ra_classes;		/* in the actor's own entry */
+	const char	*ra_basis;		/* legal basis, if any */
+};
 
 /* One HTTP request and its answer, as handlers see it. */
 struct request {
@@ -49,6 +68,8 @@ struct request {
 	char				 rq_param[PARAM_MAX + 1]; /* '*' segment */
 	const struct refx_identity	*rq_who;	/* verified peer */
 	const char			*rq_tls_version;
+	uint64_t			 rq_from;	/* ?from= (0) */
+	uint64_t			 rq_to;		/* ?to= (max) */
 	const uint8_t			*rq_body;
 	size_t				 rq_body_len;
 	char				 rq_id[REQUEST_ID_LEN + 1];
@@ -59,7 +80,18 @@ struct request {
 	enum refx_err			 rq_err;
 	char				 rq_errmsg[256];
 	const char			*rq_allow;	/* set for 405 */
+	struct request_audit		 rq_audit;
 };
+
+/** request_involve(rq, unit, classes): Note another unit involved. */
+void request_involve(struct request *, const char *, refx_classes);
+
+/**
+ * pipeline_refused(sv, who, reason, status): Record in the audit log a
+ * request refused before it reached the pipeline (its own transaction).
+ */
+void pipeline_refused(struct server *, const struct refx_identity *,
+    const char *, unsigned);
 
 /** request_fail(rq, err, fmt, ...): Record an error answer; return ${err}. */
 enum refx_err request_fail(struct request *, enum refx_err, const char *, ...)

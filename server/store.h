@@ -29,6 +29,9 @@ struct store *store_open(const char *, unsigned, char *);
 /** store_close(st): Close every connection; NULL is a no-op. */
 void store_close(struct store *);
 
+/** store_fsyncs(st): WAL fsyncs done by group commit so far (0 if off). */
+unsigned long store_fsyncs(struct store *);
+
 /** store_schema_version(st): The schema version now in the file. */
 int store_schema_version(struct store *);
 

@@ -45,8 +45,18 @@ struct trust {
 	unsigned		 tr_refs;
 };
 
+/* Refused handshakes, counted per (fingerprint, reason) until drained. */
+#define REFUSALS_MAX	256
+struct refusal {
+	uint8_t		 rf_fp[REFX_FINGERPRINT_LEN];	/* zero: none */
+	const char	*rf_reason;
+	unsigned long	 rf_count;
+};
+
 struct tls {
 	pthread_mutex_t	 t_lock;
+	struct refusal	 t_refused[REFUSALS_MAX];	/* under t_lock */
+	size_t		 t_nrefused;
 	struct trust	*t_trust;	/* current; under t_lock */
 	char		*t_ca_path;
 	char		*t_crl_path;
@@ -332,6 +342,74 @@ tls_refusals(struct tls *t)
 	return (atomic_load(&t->t_refusals));
 }
 
+/* Count ${n} refusals under (fingerprint, reason). */
+static void
+note_n(struct tls *t, const uint8_t *fp, const char *reason, unsigned long n);
+
+/** tls_refusal_note(t, fingerprint, reason): Count a refused connection. */
+void
+tls_refusal_note(struct tls *t, const uint8_t *fp, const char *reason)
+{
+
+	note_n(t, fp, reason, 1);
+}
+
+static void
+note_n(struct tls *t, const uint8_t *fp, const char *reason, unsigned long n)
+{
+	uint8_t zero[REFX_FINGERPRINT_LEN] = { 0 };
+	size_t i;
+
+	if (fp == NULL)
+		fp = zero;
+	pthread_mutex_lock(&t->t_lock);
+	for (i = 0; i < t->t_nrefused; i++)
+		if (memcmp(t->t_refused[i].rf_fp, fp, sizeof(zero)) == 0 &&
+		    strcmp(t->t_refused[i].rf_reason, reason) == 0)
+			break;
+	if (i == t->t_nrefused) {
+		if (i == REFUSALS_MAX) {
+			/* Full: the last bucket takes every newcomer. */
+			i = REFUSALS_MAX - 1;
+			memset(t->t_refused[i].rf_fp, 0, sizeof(zero));
+			t->t_refused[i].rf_reason = "many distinct refusals "
+			    "(aggregated)";
+		} else {
+			memcpy(t->t_refused[i].rf_fp, fp, sizeof(zero));
+			t->t_refused[i].rf_reason = reason;
+			t->t_refused[i].rf_count = 0;
+			t->t_nrefused++;
+		}
+	}
+	t->t_refused[i].rf_count += n;
+	pthread_mutex_unlock(&t->t_lock);
+}
+
+/** tls_refusals_drain(t, cb, cookie): Hand over and reset the counts. */
+int
+tls_refusals_drain(struct tls *t, int (*cb)(void *, const uint8_t *,
+    const char *, unsigned long), void *cookie)
+{
+	struct refusal batch[REFUSALS_MAX];
+	size_t n, i;
+
+	pthread_mutex_lock(&t->t_lock);
+	n = t->t_nrefused;
+	memcpy(batch, t->t_refused, n * sizeof(batch[0]));
+	t->t_nrefused = 0;
+	pthread_mutex_unlock(&t->t_lock);
+	for (i = 0; i < n; i++)
+		if (cb(cookie, batch[i].rf_fp, batch[i].rf_reason,
+		    batch[i].rf_count)) {
+			/* Put back what was not recorded. */
+			for (; i < n; i++)
+				note_n(t, batch[i].rf_fp, batch[i].rf_reason,
+				    batch[i].rf_count);
+			return (-1);
+		}
+	return (0);
+}
+
 /* A short, stable reason for a GnuTLS verification status. */
 static const char *
 status_reason(unsigned int status)
@@ -548,8 +626,22 @@ verify_during_handshake(gnutls_session_t s)
 		    GNUTLS_DIG_SHA256, d, &len) == 0 && len == sizeof(d))
 			refx_hex(fp, sizeof(fp), d, len);
 	}
+	{
+		uint8_t d[REFX_FINGERPRINT_LEN];
+		size_t len = sizeof(d);
+
+		if (gnutls_x509_crt_get_fingerprint(crts[0],
+		    GNUTLS_DIG_SHA256, d, &len) == 0 && len == sizeof(d))
+			tls_refusal_note(t, d, why);
+		else
+			tls_refusal_note(t, NULL, why);
+	}
 	free_chain(crts, nc);
+	atomic_fetch_add(&t->t_refusals, 1);
+	log_warnx("tls: refused client certificate sha256:%s: %s", fp, why);
+	return (-1);
 refuse:
+	tls_refusal_note(t, NULL, why);
 	atomic_fetch_add(&t->t_refusals, 1);
 	log_warnx("tls: refused client certificate sha256:%s: %s", fp, why);
 	return (-1);

@@ -87,6 +87,22 @@ int tls_peer_current(struct tls *, struct tls_peer *, const char **);
 unsigned long tls_refusals(struct tls *);
 
 /**
+ * tls_refusal_note(t, fingerprint, reason): Count a refused connection
+ * under (${fingerprint}, ${reason}); ${fingerprint} may be NULL (no
+ * certificate).  ${reason} must be a static string.  The table is
+ * bounded: a flood of distinct certificates is counted in one bucket.
+ */
+void tls_refusal_note(struct tls *, const uint8_t *, const char *);
+
+/**
+ * tls_refusals_drain(t, cb, cookie): Hand each counted (fingerprint,
+ * reason, count) to ${cb} and reset the counts.  If ${cb} fails, the
+ * remaining counts are kept for the next drain.  Return 0 or -1.
+ */
+int tls_refusals_drain(struct tls *, int (*)(void *, const uint8_t *,
+    const char *, unsigned long), void *);
+
+/**
  * tls_units_parse(t, pem, len, cb, cookie): Split the PEM bundle ${pem}
  * into unit encryption certificates, verify each against the CA, CRL and
  * the unit EKU, and call ${cb} for each valid one (invalid ones are

@@ -26,6 +26,7 @@ enum refx_cert_purpose {
 	REFX_CERT_PERSON,	/* Ed25519, EKU clientAuth, a person's identity */
 	REFX_CERT_SERVER,	/* Ed25519, EKU serverAuth */
 	REFX_CERT_UNIT,		/* X25519, EKU REFX_OID_EKU_UNIT_ENC */
+	REFX_CERT_AUDIT_LOG,	/* Ed25519, EKU REFX_OID_EKU_AUDIT_LOG */
 };
 
 /* A unit (agency function address) and its certified encryption key. */
@@ -96,5 +97,13 @@ enum refx_err refx_cert_person(struct x509_st *, struct refx_identity *,
  */
 enum refx_err refx_cert_unit(struct x509_st *, struct refx_unit *,
     const char **);
+
+/**
+ * refx_cert_audit_log(cert, origin, originlen, pk, why): The origin (the
+ * subject CN) and raw Ed25519 public key of an audit log's certificate.
+ * Does not verify.  Return REFX_OK or REFX_EINVAL with ${why}.
+ */
+enum refx_err refx_cert_audit_log(struct x509_st *, char *, size_t,
+    uint8_t[32], const char **);
 
 #endif /* !REFX_CERT_H */

@@ -28,6 +28,8 @@
 #define REFX_OID_UID		"0.9.2342.19200300.100.1.1"
 /* Extended key usage of a unit's X25519 encryption certificate. */
 #define REFX_OID_EKU_UNIT_ENC	"2.25.65482959021478356673096403763145731319"
+/* Extended key usage of an audit log's checkpoint-signing certificate. */
+#define REFX_OID_EKU_AUDIT_LOG	"2.25.29741692932590555166311272888445882664"
 
 #define REFX_AGENCY_ID_MAX	63	/* bytes, without NUL */
 #define REFX_PERSON_ID_MAX	64

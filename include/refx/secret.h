@@ -14,6 +14,13 @@
  */
 int refx_crypto_init(void) __attribute__((warn_unused_result));
 
+/**
+ * refx_json_wipe_enable(): Make jansson zero every block it frees (its
+ * copies of parsed strings may be personal data or keys).  Called by
+ * refx_crypto_init, so before any JSON is parsed.
+ */
+void refx_json_wipe_enable(void);
+
 /** refx_wipe(p, n): Zero ${n} bytes at ${p} in a way the compiler keeps. */
 void refx_wipe(void *, size_t);
 

@@ -91,6 +91,10 @@ units = $T/pki/directory.pem
 [policy]
 file = ${POLICY:-$ROOT/etc/policy.json}
 
+[audit]
+keys = $T/pki/audit
+checkpoint_interval = 1
+
 [limits]
 connections = 64
 connections_per_ip = 32

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
@@ -86,6 +88,50 @@ test_truncation(void **state)
 	assert_null(strstr(big, "..."));
 }
 
+/* What cmd_print_lines writes for ${s}, indented by ${indent}. */
+static char *
+lines_of(int indent, const char *s)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	assert_non_null(fp = open_memstream(&out, &len));
+	cmd_print_lines(fp, indent, s);
+	assert_int_equal(fclose(fp), 0);
+	return (out);
+}
+
+static void
+test_print_lines(void **state)
+{
+	char *in, *want, *got;
+	size_t i, n = 6000;
+
+	(void)state;
+	got = lines_of(2, "one\ntwo\x1b[2J\n");
+	assert_string_equal(got, "  one\n  two\\x1b[2J\n  \n");
+	free(got);
+
+	/*
+	 * A line of 6000 two-byte characters (12000 bytes, within the
+	 * schema's 8000 characters) is shown whole, never cut inside one.
+	 */
+	assert_non_null(in = malloc(2 * n + 8));
+	assert_non_null(want = malloc(2 * n + 16));
+	for (i = 0; i < n; i++)
+		memcpy(in + 2 * i, "\xc3\xa5", 2);
+	memcpy(in + 2 * n, "\nend", 5);
+	memcpy(want, "    ", 4);
+	memcpy(want + 4, in, 2 * n);
+	memcpy(want + 4 + 2 * n, "\n    end\n", 10);
+	got = lines_of(4, in);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	free(in);
+}
+
 static void
 test_status_exit(void **state)
 {
@@ -114,6 +160,7 @@ main(void)
 		cmocka_unit_test(test_controls),
 		cmocka_unit_test(test_malformed_utf8),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_print_lines),
 		cmocka_unit_test(test_status_exit),
 	};
 

@@ -242,7 +242,7 @@ static void
 test_consent_good(void **state)
 {
 	struct test_context *t = *state;
-	struct consent_doc doc;
+	struct consent_doc doc, pub2;
 	char msg[256], *pub;
 	uint8_t *pt;
 	size_t len;
@@ -281,11 +281,26 @@ test_consent_good(void **state)
 	assert_has((const char *)pt, "\"maturity_assessment\":");
 	assert_has((const char *)pt, "\"notes\":\"first meeting\\nsecond");
 	assert_true(strncmp((const char *)pt, "{\"notes\"", 8) == 0);
-	assert_non_null(o = consent_private_parse(pt, len, 3, t->err,
+	assert_non_null(o = consent_private_parse(pt, len, &doc, t->err,
 	    sizeof(t->err)));
 	json_decref(o);
-	assert_null(consent_private_parse(pt, len, 2, t->err,
+	pub2 = doc;
+	pub2.cd_private = NULL;
+	pub2.cd_nparties = 2;
+	assert_null(consent_private_parse(pt, len, &pub2, t->err,
 	    sizeof(t->err)));
+
+	/* Public positions changed on the server: the sealed ones differ. */
+	pub2.cd_nparties = 3;
+	pub2.cd_parties[1].cp_yes = 0;
+	assert_null(consent_private_parse(pt, len, &pub2, t->err,
+	    sizeof(t->err)));
+	assert_has(t->err, "does not match the recorded parties (party 2)");
+	pub2.cd_parties[1].cp_yes = 1;
+	pub2.cd_parties[2].cp_flag = 0;
+	assert_null(consent_private_parse(pt, len, &pub2, t->err,
+	    sizeof(t->err)));
+	assert_has(t->err, "(party 3)");
 	refx_secret_free(pt, len);
 	consent_doc_free(&doc);
 }
@@ -1166,6 +1181,105 @@ test_directory(void **state)
 	json_decref(root);
 }
 
+/* Assert that ${s} is printable ASCII only. */
+static void
+assert_ascii(const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			fail_msg("byte 0x%02x in '%s'", *p, s);
+}
+
+/* A server's strings in messages: no bidi, C1 or C0 characters. */
+static void
+test_scope_messages(void **state)
+{
+	struct test_context *t = *state;
+	struct consent_scope sc[CONSENT_MAX_SCOPE];
+	json_t *scope;
+	size_t n;
+
+	(void)t;
+	/* An unknown key with U+202E (right-to-left override). */
+	scope = json_pack("[{s:s, s:[s], s:s}]", "recipient", IFO, "classes",
+	    "identity", "x\xe2\x80\xae" "cba", "y");
+	assert_int_equal(consent_scope_parse(scope, sc, &n, t->err,
+	    sizeof(t->err)), -1);
+	assert_ascii(t->err);
+	assert_has(t->err, "x\\xe2\\x80\\xaecba: unknown key");
+	json_decref(scope);
+
+	/* An unknown class with U+009B (CSI) and ESC. */
+	scope = json_pack("[{s:s, s:[s]}]", "recipient", IFO, "classes",
+	    "\xc2\x9b" "2J\x1b[0m");
+	assert_int_equal(consent_scope_parse(scope, sc, &n, t->err,
+	    sizeof(t->err)), -1);
+	assert_ascii(t->err);
+	assert_has(t->err, "unknown class '\\xc2\\x9b2J\\x1b[0m'");
+	json_decref(scope);
+
+	/* A unit id with a line separator. */
+	scope = json_pack("[{s:s, s:[s]}]", "recipient", "ifo\xe2\x80\xa8",
+	    "classes", "identity");
+	assert_int_equal(consent_scope_parse(scope, sc, &n, t->err,
+	    sizeof(t->err)), -1);
+	assert_ascii(t->err);
+	assert_has(t->err, "'ifo\\xe2\\x80\\xa8' is not a valid unit id");
+	json_decref(scope);
+}
+
+/* Whoami answers are checked against our own certificate. */
+static void
+test_directory_me(void **state)
+{
+	struct test_context *t = *state;
+	struct dir_me good, me;
+	uint8_t fpr[REFX_FINGERPRINT_LEN];
+
+	memset(&good, 0, sizeof(good));
+	snprintf(good.dm_unit, sizeof(good.dm_unit), "%s", SCHOOL);
+	good.dm_kind = REFX_KIND_SCHOOL;
+	good.dm_role = REFX_ROLE_SUBMITTER;
+	snprintf(good.dm_person, sizeof(good.dm_person), "%s", PERSON);
+	snprintf(good.dm_name, sizeof(good.dm_name), "Sara Lind");
+	assert_int_equal(refx_cert_fingerprint(t->person, fpr), 0);
+	refx_hex(good.dm_fpr, sizeof(good.dm_fpr), fpr, sizeof(fpr));
+	assert_int_equal(directory_me_check(&good, t->person, t->err,
+	    sizeof(t->err)), 0);
+
+	/* The right fingerprint, but another unit: the full copy's key. */
+	me = good;
+	snprintf(me.dm_unit, sizeof(me.dm_unit), "%s", BUP);
+	assert_int_equal(directory_me_check(&me, t->person, t->err,
+	    sizeof(t->err)), -1);
+	assert_has(t->err, "your certificate " PERSON " (submitter) of "
+	    SCHOOL);
+
+	me = good;
+	me.dm_kind = REFX_KIND_BUP;
+	assert_int_equal(directory_me_check(&me, t->person, t->err,
+	    sizeof(t->err)), -1);
+	me = good;
+	me.dm_role = REFX_ROLE_CASEWORKER;
+	assert_int_equal(directory_me_check(&me, t->person, t->err,
+	    sizeof(t->err)), -1);
+	me = good;
+	snprintf(me.dm_person, sizeof(me.dm_person), "anna.berg");
+	assert_int_equal(directory_me_check(&me, t->person, t->err,
+	    sizeof(t->err)), -1);
+	me = good;
+	snprintf(me.dm_name, sizeof(me.dm_name), "Sara Lindh");
+	assert_int_equal(directory_me_check(&me, t->person, t->err,
+	    sizeof(t->err)), -1);
+	me = good;
+	me.dm_fpr[0] = me.dm_fpr[0] == '0' ? '1' : '0';
+	assert_int_equal(directory_me_check(&me, t->person, t->err,
+	    sizeof(t->err)), -1);
+	assert_has(t->err, "another certificate");
+}
+
 int
 main(void)
 {
@@ -1181,6 +1295,8 @@ main(void)
 		T(test_packet_roundtrip),
 		T(test_packet_tampering),
 		T(test_directory),
+		T(test_directory_me),
+		T(test_scope_messages),
 #undef T
 	};
 
