@@ -136,8 +136,7 @@ fetch_log(struct cmd_ctx *c, const char *unit, int upto_checkpoint,
 			if (target > BUNDLE_ENTRIES_MAX) {
 				log_warnx("the log of unit %s has %llu "
 				    "entries, more than refx handles (%d)",
-				    unit,
-				    (unsigned long long)target,
+				    unit, (unsigned long long)target,
 				    BUNDLE_ENTRIES_MAX);
 				json_decref(root);
 				ex = EX_SOFTWARE;
@@ -341,7 +340,7 @@ widen(int *w, const char *s)
 		*w = n > COL_MAX ? COL_MAX : n;
 }
 
-/* One entry as a JSON object. */
+/* One entry as a JSON object: its fields by their names in audit.h. */
 static json_t *
 entry_json(const struct refx_audit_entry *e)
 {
@@ -364,9 +363,8 @@ entry_json(const struct refx_audit_entry *e)
 	    sizeof(e->ae_actor_cert));
 	refx_hex(pol, sizeof(pol), e->ae_policy, sizeof(e->ae_policy));
 	refx_hex(salt, sizeof(salt), e->ae_salt, sizeof(e->ae_salt));
-	o = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:i,"
-	    " s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s, s:s}, s:s, s:o, s:s, s:s,"
-	    " s:s, s:s, s:I, s:s}",
+	o = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:i, s:s, s:s, s:s,"
+	    " s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s}",
 	    "index", (json_int_t)e->ae_index,
 	    "time", bundle_time(e->ae_time_ms, tb),
 	    "time_ms", (json_int_t)e->ae_time_ms,
@@ -374,14 +372,14 @@ entry_json(const struct refx_audit_entry *e)
 	    "action", refx_audit_action_name(e->ae_action),
 	    "outcome", refx_audit_outcome_name(e->ae_outcome),
 	    "status", (int)e->ae_status,
-	    "actor",
-	    "unit", e->ae_actor_unit,
-	    "kind", e->ae_actor_kind == 255 ? "-" :
+	    "actor_unit", e->ae_actor_unit,
+	    "actor_kind", e->ae_actor_kind >= 255 ? "-" :
 	    refx_kind_name((enum refx_kind)e->ae_actor_kind),
-	    "role", role_text(e->ae_actor_role),
-	    "person", e->ae_actor_person,
-	    "certificate", cert,
-	    "object", "type", e->ae_object_type, "id", e->ae_object_id,
+	    "actor_role", role_text(e->ae_actor_role),
+	    "actor_person", e->ae_actor_person,
+	    "actor_cert", cert,
+	    "object_type", e->ae_object_type,
+	    "object_id", e->ae_object_id,
 	    "other_unit", e->ae_other_unit,
 	    "classes", cl,
 	    "basis", e->ae_basis,
@@ -779,7 +777,7 @@ witness_load(struct cmd_ctx *c, const char *path, struct refx_note_key **key)
 	char name[REFX_AGENCY_ID_MAX + sizeof(WITNESS_MID) +
 	    REFX_PERSON_ID_MAX + 1];
 	uint8_t *data = NULL, *seed = NULL;
-	size_t len = 0, slen = 0;
+	size_t len = 0, slen = 0, n;
 	int ex;
 
 	*key = NULL;
@@ -800,9 +798,11 @@ witness_load(struct cmd_ctx *c, const char *path, struct refx_note_key **key)
 	}
 
 	/* One line: the base64 of a 32-byte seed. */
-	if (len > 0 && data[len - 1] == '\n')
-		data[len - 1] = '\0';
-	if (refx_b64_decode((char *)data, REFX_NOTE_SEED_LEN, &seed, &slen) ||
+	n = len;
+	if (n > 0 && data[n - 1] == '\n')
+		data[--n] = '\0';
+	if (strlen((char *)data) != n ||
+	    refx_b64_decode((char *)data, REFX_NOTE_SEED_LEN, &seed, &slen) ||
 	    slen != REFX_NOTE_SEED_LEN) {
 		log_warnx("witness key %s is not the base64 of a 32-byte "
 		    "seed on one line (see refx audit keygen)", path);

@@ -46,6 +46,10 @@ run refx-pki user add --agency dalarna-bup --role caseworker \
     --name "Björn Åkesson" --url "$URL"
 run refx-pki user add --agency ludvika-ifo-intake --role auditor \
     --name "Karin Ek" --url "$URL"
+run refx-pki user add --agency ludvika-school-1 --role auditor \
+    --name "Olle Revisor" --url "$URL"
+run refx-pki user add --agency dalarna-bup --role auditor \
+    --name "Bodil Granskare" --url "$URL"
 run refx-pki list
 chmod 755 "$D/pki"
 chmod 644 "$D/pki/crl.pem" "$D/pki/directory.pem"
@@ -162,7 +166,46 @@ echo "(refx exit code $rc)"
 [ "$rc" -ne 0 ] || { echo "the pull after withdrawal was not refused!"; exit 1; }
 run $SARA refx consent show "$CID"
 
-say "10. The operator stops refxd (SIGTERM)"
+say "10. Each body's auditor lists and verifies its own log"
+sleep 2		# let refxd publish its checkpoints
+for p in olle.revisor karin.ek bodil.granskare; do
+	echo
+	printf '$ refx audit list   (as %s, last 6 entries)\n' "$p"
+	env REFX_CONFIG="$D/pki/users/$p.ini" refx audit list | tail -6
+	run env REFX_CONFIG="$D/pki/users/$p.ini" refx audit verify \
+	    --state-dir "$D/audit-state/$p"
+done
+
+say "11. Someone edits one byte of the database; the auditor notices"
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || true
+SERVER_PID=""
+LOG=$(sqlite3 "$D/data/refx.db" "SELECT id FROM audit_logs WHERE
+    unit = 'ludvika-ifo-intake'")
+row=$(sqlite3 "$D/data/refx.db" "SELECT idx || ' ' || hex(entry) FROM
+    audit_leaves WHERE log_id = $LOG AND instr(entry,
+    X'616E6E612E62657267') > 0 LIMIT 1")
+edited=$(echo "${row#* }" | sed 's/616E6E612E62657267/616E6E612E62657268/')
+echo "Changing 'anna.berg' to 'anna.berh' in entry ${row%% *} of the IFO log"
+sqlite3 "$D/data/refx.db" "DROP TRIGGER audit_leaves_append_only;
+    UPDATE audit_leaves SET entry = X'$edited' WHERE log_id = $LOG AND
+    idx = ${row%% *};"
+refxd -c "$D/refxd.ini" 2>>"$D/refxd.log" &
+SERVER_PID=$!
+i=0
+until [ "$(grep -c "listening on" "$D/refxd.log")" -ge 2 ]; do
+	[ $i -lt 100 ] || { echo "refxd did not restart"; exit 1; }
+	sleep 0.1; i=$((i + 1))
+done
+set +e
+run env REFX_CONFIG="$D/pki/users/karin.ek.ini" refx audit verify \
+    --state-dir "$D/audit-state/karin.ek"
+rc=$?
+set -e
+echo "(refx audit verify exit code $rc: 4 means the log was altered)"
+[ "$rc" -eq 4 ] || { echo "the edit was not detected!"; exit 1; }
+
+say "12. The operator stops refxd (SIGTERM)"
 kill -TERM "$SERVER_PID"
 set +e
 wait "$SERVER_PID"
