@@ -46,7 +46,8 @@ for s in tests/integration/[0-9][0-9]-*.sh; do
 	name=$(basename "$s" .sh)
 	case "$name" in *"${ONLY:-}"*) ;; *) continue ;; esac
 	echo "-- $name"
-	sh "$s" >"$log" 2>&1
+	# Bounded: a scenario that hangs fails instead of stalling CI.
+	timeout 900 sh "$s" >"$log" 2>&1
 	rc=$?
 	cat "$log"
 	p=$(grep -c '^ok ' "$log")

@@ -74,7 +74,7 @@ write_config() {
 listen = 127.0.0.1
 port = $PORT
 user = nobody
-threads = 2
+threads = 4
 
 [tls]
 certificate = $T/pki/server.crt

@@ -98,8 +98,10 @@ encoding_refuses_forgery_characters(void **state)
 	strcpy(e.ae_reason, "denied\nrefxd: granted");
 	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
 	sample(&e);
-	memset(e.ae_reason, 'x', REFX_AUDIT_STR_MAX + 1);
-	e.ae_reason[REFX_AUDIT_STR_MAX + 1] = '\0';
+	strcpy(e.ae_actor_person, "bad\xc3");	/* truncated UTF-8 */
+	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
+	sample(&e);
+	strcpy(e.ae_other_unit, "a\xe2\x80\xae" "b");	/* RLO */
 	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
 	sample(&e);
 	e.ae_action = REFX_AUDIT_ACTION_COUNT;

@@ -34,6 +34,8 @@ static const char good[] =
     "units = /pki/directory.pem\n"
     "[policy]\n"
     "file = /etc/refx/policy.json\n"
+    "[audit]\n"
+    "keys = /etc/refx/pki/audit\n"
     "[limits]\n"
     "max_body = 65536\n";
 
@@ -115,7 +117,7 @@ unknown_key_named_with_line(void **state)
 	char text[sizeof(good) + 64];
 
 	snprintf(text, sizeof(text), "%s%s", good, "colour = blue\n");
-	expect_error(*state, text, ":20: unknown key 'colour' in [limits]");
+	expect_error(*state, text, ":22: unknown key 'colour' in [limits]");
 }
 
 static void
@@ -124,7 +126,7 @@ unknown_section_key_named(void **state)
 	char text[sizeof(good) + 64];
 
 	snprintf(text, sizeof(text), "%s%s", good, "[extra]\nfoo = 1\n");
-	expect_error(*state, text, ":21: unknown key 'foo' in [extra]");
+	expect_error(*state, text, ":23: unknown key 'foo' in [extra]");
 }
 
 static void
@@ -134,14 +136,14 @@ numbers_are_checked(void **state)
 	char text[sizeof(good) + 64];
 
 	snprintf(text, sizeof(text), "%s%s", good, "idle_timeout = 0\n");
-	expect_error(tc, text, ":20: 'idle_timeout' in [limits] must be");
+	expect_error(tc, text, ":22: 'idle_timeout' in [limits] must be");
 	snprintf(text, sizeof(text), "%s%s", good, "connections = 12abc\n");
-	expect_error(tc, text, ":20: 'connections'");
+	expect_error(tc, text, ":22: 'connections'");
 	snprintf(text, sizeof(text), "%s%s", good, "connections = -1\n");
-	expect_error(tc, text, ":20: 'connections'");
+	expect_error(tc, text, ":22: 'connections'");
 	snprintf(text, sizeof(text), "%s%s", good,
 	    "max_body = 99999999999999999999999\n");
-	expect_error(tc, text, ":20: 'max_body'");
+	expect_error(tc, text, ":22: 'max_body'");
 }
 
 static void
