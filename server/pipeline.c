@@ -158,7 +158,7 @@ audit_request(struct request *rq, struct store_tx *tx,
 	enum refx_audit_outcome outcome;
 	enum refx_err err;
 	const char *unit[1];
-	char others[AUDIT_OTHERS * (REFX_AGENCY_ID_MAX + 2)] = "";
+	char others[REFX_AUDIT_STR_MAX + 1] = "";	/* ids: ASCII */
 	size_t i;
 
 	outcome = rq->rq_err == REFX_OK ? REFX_AUDIT_ALLOWED :
