@@ -98,6 +98,18 @@ fetch_log(struct cmd_ctx *c, const char *unit, int upto_checkpoint,
 		log_warnx("out of memory");
 		return (EX_OSERR);
 	}
+	/*
+	 * Ask for a fresh checkpoint of the log first, so that it covers
+	 * what happened until now (our own unit's log only; the periodic
+	 * one serves otherwise).  A refusal is not an error here.
+	 */
+	if (upto_checkpoint) {
+		snprintf(path, sizeof(path), "/v1/audit/logs/%s/checkpoint",
+		    unit);
+		if (cmd_call(c, NET_POST, path, NULL, NET_RESP_MAX, &root) ==
+		    EX_OK)
+			json_decref(root);
+	}
 	for (;;) {
 		snprintf(path, sizeof(path),
 		    "/v1/audit/logs/%s?from=%zu&to=%zu", unit, b->b_n,

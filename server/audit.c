@@ -358,11 +358,10 @@ audit_append(struct audit *a, struct store_tx *tx,
 
 /* ---- checkpoints ------------------------------------------------------- */
 
-/** audit_publish(a, unit): Sign a checkpoint if the log grew.  0 or -1. */
+/** audit_publish_tx(a, tx, unit): Checkpoint ${unit}'s log within ${tx}. */
 int
-audit_publish(struct audit *a, const char *unit)
+audit_publish_tx(struct audit *a, struct store_tx *tx, const char *unit)
 {
-	struct store_tx *tx;
 	struct store_stmt *st;
 	struct logkey *k;
 	char origin[ORIGIN_MAX + 1], *text = NULL, *note = NULL;
@@ -372,14 +371,12 @@ audit_publish(struct audit *a, const char *unit)
 	int64_t id, size, last = -1;
 	int rc = -1;
 
-	if (store_begin(a->a_store, 1, &tx) != REFX_OK)
-		return (-1);
 	st = store_query(tx, "SELECT l.id, l.origin, l.size, l.root, "
 	    "(SELECT max(c.size) FROM audit_checkpoints c WHERE "
 	    "c.log_id = l.id) FROM audit_logs l WHERE l.unit = ?", "t", unit);
 	if (st == NULL || store_step(st) != STORE_ROW) {
 		store_finalize(st);
-		goto out;
+		return (-1);
 	}
 	id = store_col_int(st, 0);
 	snprintf(origin, sizeof(origin), "%s", store_col_text(st, 1));
@@ -387,16 +384,14 @@ audit_publish(struct audit *a, const char *unit)
 	p = store_col_blob(st, 3, &len);
 	if (p == NULL || len != 32) {
 		store_finalize(st);
-		goto out;
+		return (-1);
 	}
 	memcpy(root, p, 32);
 	if (store_col_text(st, 4) != NULL)
 		last = store_col_int(st, 4);
 	store_finalize(st);
-	if (size <= last) {
-		rc = 0;			/* nothing new to sign */
-		goto out;
-	}
+	if (size <= last)
+		return (0);		/* nothing new to sign */
 	pthread_mutex_lock(&a->a_lock);
 	k = key_of(a, unit);
 	if (k != NULL && strcmp(k->lk_origin, origin) == 0 &&
@@ -411,19 +406,27 @@ audit_publish(struct audit *a, const char *unit)
 	}
 	/* The primary key (log, size) forbids two roots for one size. */
 	if (store_run(tx, "INSERT INTO audit_checkpoints (log_id, size, note) "
-	    "VALUES (?, ?, ?)", "iit", id, size, note) != REFX_OK)
-		goto out;
-	if (store_commit(tx) != REFX_OK) {
-		tx = NULL;
-		goto out;
-	}
-	tx = NULL;
-	rc = 0;
+	    "VALUES (?, ?, ?)", "iit", id, size, note) == REFX_OK)
+		rc = 0;
 out:
-	store_rollback(tx);
 	free(note);
 	free(text);
 	return (rc);
+}
+
+/** audit_publish(a, unit): Sign a checkpoint if the log grew.  0 or -1. */
+int
+audit_publish(struct audit *a, const char *unit)
+{
+	struct store_tx *tx;
+
+	if (store_begin(a->a_store, 1, &tx) != REFX_OK)
+		return (-1);
+	if (audit_publish_tx(a, tx, unit)) {
+		store_rollback(tx);
+		return (-1);
+	}
+	return (store_commit(tx) == REFX_OK ? 0 : -1);
 }
 
 /** audit_set_source(a, fn, cookie): Entries gathered elsewhere. */

@@ -69,6 +69,12 @@ void audit_set_source(struct audit *, int (*)(void *, struct audit *,
 int audit_publish(struct audit *, const char *);
 
 /**
+ * audit_publish_tx(a, tx, unit): As audit_publish, inside ${tx} (for a
+ * checkpoint on demand).  Return 0 or -1.
+ */
+int audit_publish_tx(struct audit *, struct store_tx *, const char *);
+
+/**
  * audit_log_json(a, tx, unit, from, to, out): The entries [from, to) of
  * ${unit}'s log (base64), its latest checkpoint, its size, origin and
  * certificate, as a JSON object in ${out}.  Return REFX_OK,

@@ -75,3 +75,25 @@ h_audit_log(struct request *rq, struct store_tx *tx)
 		return (request_fail(rq, err, "no audit log %s for you", unit));
 	return (err);
 }
+
+/*
+ * POST /v1/audit/logs/UNIT/checkpoint: a checkpoint now, for the unit's
+ * own auditor, instead of waiting for the next periodic one.
+ */
+enum refx_err
+h_audit_checkpoint(struct request *rq, struct store_tx *tx)
+{
+	const char *unit = rq->rq_param;
+
+	rq->rq_audit.ra_object_type = "audit-log";
+	snprintf(rq->rq_audit.ra_object_id, sizeof(rq->rq_audit.ra_object_id),
+	    "%s", unit);
+	if (strcmp(unit, rq->rq_who->id_agency) != 0)
+		return (request_fail(rq, REFX_ENOTFOUND, "no audit log %s for "
+		    "you", unit));
+	if (audit_publish_tx(rq->rq_srv->sv_audit, tx, unit))
+		return (request_fail(rq, REFX_EUNAVAIL, "no checkpoint could "
+		    "be signed for %s", unit));
+	return (audit_log_json(rq->rq_srv->sv_audit, tx, unit, 0, 0,
+	    (json_t **)&rq->rq_resp));
+}

@@ -24,5 +24,6 @@ handler_fn h_referral_receipts;
 /* h_audit.c */
 handler_fn h_audit_logs;
 handler_fn h_audit_log;
+handler_fn h_audit_checkpoint;
 
 #endif /* !REFXD_HANDLERS_H */

@@ -28,6 +28,8 @@ static const struct route routes[] = {
 	    ACTION_REFERRAL_LIST, 0, NULL },
 	{ "GET", "/v1/audit/logs", h_audit_logs, ACTION_AUDIT_LIST, 0, NULL },
 	{ "GET", "/v1/audit/logs/*", h_audit_log, ACTION_AUDIT_READ, 0, NULL },
+	{ "POST", "/v1/audit/logs/*/checkpoint", h_audit_checkpoint,
+	    ACTION_AUDIT_READ, 1, NULL },
 };
 
 /* An id segment: 1-64 of [A-Za-z0-9_-]; nothing else reaches a handler. */

@@ -106,6 +106,17 @@ curl_as "$U/karin.ek.crt" "$U/karin.ek.key" /v1/audit/logs >/dev/null
 check "the log list shows only the auditor's own log" \
     test "$(jq -r '[.logs[].unit] | join(",")' "$T/curl.out")" = ludvika-ifo-intake
 
+# --- a checkpoint on demand -----------------------------------------------
+n=$(entries ludvika-ifo-intake)
+code=$(curl_as "$U/karin.ek.crt" "$U/karin.ek.key" \
+    /v1/audit/logs/ludvika-ifo-intake/checkpoint -X POST)
+check "an auditor gets a checkpoint on demand ($code)" test "$code" = 200
+check "...signed for the log as it stood ($n entries)" \
+    test "$(jq -r .checkpoint "$T/curl.out" | sed -n 2p)" = "$n"
+code=$(curl_as "$U/karin.ek.crt" "$U/karin.ek.key" \
+    /v1/audit/logs/dalarna-bup/checkpoint -X POST)
+check "...but not for another unit's log ($code)" test "$code" = 404
+
 # --- concurrency: entries equal requests ---------------------------------
 curl_as "$U/anna.berg.crt" "$U/anna.berg.key" /v1/health >/dev/null
 f0=$(jq .wal_fsyncs "$T/curl.out")
