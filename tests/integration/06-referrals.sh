@@ -55,6 +55,11 @@ as sara.lind referral submit "$T/draft.json" --consent "$CID" --preview \
 check "preview succeeds" test $? = 0
 check "preview sends nothing" \
     test "$(sqlite3 "$DB" 'SELECT count(*) FROM referrals')" = "$before"
+as sara.lind -v referral submit "$T/draft.json" --consent "$CID" --preview \
+    >"$T/preview-v.out" 2>&1
+check "one TLS connection serves all of a command's requests" \
+    test "$(grep -c 'new connection' "$T/preview-v.out")" = 1 -a \
+    "$(grep -c 'reused connection' "$T/preview-v.out")" -ge 2
 check "preview names the recipients" \
     sh -c "grep -q dalarna-bup $T/preview.out && grep -q ludvika-ifo-intake $T/preview.out"
 
