@@ -27,6 +27,7 @@
 #endif
 
 struct json_t;			/* jansson's json_t */
+struct dir_me;
 struct refx_policy;
 
 /* What every command gets from the global flags. */
@@ -114,6 +115,15 @@ void cmd_passphrase_free(char *);
  */
 int cmd_unitkey(struct cmd_ctx *, const char *, const uint8_t *,
     uint8_t[32], uint8_t[32]) __attribute__((warn_unused_result));
+
+/**
+ * cmd_own_cert(c, me, pem): Read our certificate (PEM, sent with a
+ * signature) and check that it is the one the exchange authenticated us
+ * with (${me}, from directory_me).  ${pem} (caller frees) is its text.
+ * Return EX_OK, or EX_CONFIG after reporting.
+ */
+int cmd_own_cert(struct cmd_ctx *, const struct dir_me *, char **)
+    __attribute__((warn_unused_result));
 
 /**
  * cmd_policy_get(c, policy, hash, root): GET /v1/policy and parse its

@@ -181,6 +181,7 @@ cmd_consent_record(struct cmd_ctx *c, int argc, char **argv)
 	struct directory *dir = NULL;
 	struct dir_me me;
 	const char *rid, *reason;
+	char *pem = NULL, *pass = NULL;
 	json_t *body = NULL, *sealed, *ans = NULL, *valid;
 	uint8_t *pt = NULL;
 	size_t ptlen = 0, n;
@@ -196,6 +197,13 @@ cmd_consent_record(struct cmd_ctx *c, int argc, char **argv)
 	if ((ex = directory_me(c, &me)) != EX_OK ||
 	    (ex = directory_fetch(c, &dir, NULL)) != EX_OK ||
 	    (ex = seal_units(&doc, &me, dir, units, &n)) != EX_OK)
+		goto done;
+
+	/* The certificate we sign the statement as, and the key's passphrase. */
+	if ((ex = cmd_own_cert(c, &me, &pem)) != EX_OK)
+		goto done;
+	if (c->c_cf.cc_passfile[0] != '\0' &&
+	    (ex = cmd_passphrase_file(c->c_cf.cc_passfile, &pass)) != EX_OK)
 		goto done;
 
 	/* The private part, sealed; the public part around it. */
@@ -215,6 +223,14 @@ cmd_consent_record(struct cmd_ctx *c, int argc, char **argv)
 	    json_object_set_new(body, "sealed", sealed)) {
 		log_warnx("out of memory");
 		ex = EX_OSERR;
+		goto done;
+	}
+
+	/* The school's signed statement of the public part. */
+	if (consent_sign(&doc, id, me.dm_unit, me.dm_person, c->c_cf.cc_key,
+	    pass, pem, body, err, sizeof(err))) {
+		log_warnx("%s", err);
+		ex = EX_CONFIG;
 		goto done;
 	}
 	if ((ex = cmd_call(c, NET_POST, "/v1/consents", body, SMALL_ANSWER_MAX,
@@ -248,6 +264,8 @@ cmd_consent_record(struct cmd_ctx *c, int argc, char **argv)
 done:
 	json_decref(ans);
 	json_decref(body);
+	cmd_passphrase_free(pass);
+	free(pem);
 	refx_secret_free(pt, ptlen);
 	directory_free(dir);
 	consent_doc_free(&doc);
@@ -574,19 +592,23 @@ int
 cmd_consent_show(struct cmd_ctx *c, int argc, char **argv)
 {
 	struct shown s;
+	struct consent_signed cg;
 	struct dir_me me;
+	struct directory *dir = NULL;
 	const char *id, *nopriv = NULL;
-	char why[256];
+	char why[256], err[PACKET_ERR_LEN];
 	json_t *root = NULL, *priv = NULL;
 	int ex;
 
 	memset(&s, 0, sizeof(s));
+	memset(&cg, 0, sizeof(cg));
 	if ((ex = json_only(c, argc, argv)) != 0 ||
 	    (ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
 	    (ex = check_id(argv, argv[optind])) != 0)
 		return (ex);
 	id = argv[optind];
 	if ((ex = directory_me(c, &me)) != EX_OK ||
+	    (ex = directory_fetch(c, &dir, NULL)) != EX_OK ||
 	    (ex = cmd_consent_get(c, id, &root)) != EX_OK)
 		goto done;
 	if (check_shown(root, id, &s)) {
@@ -594,6 +616,20 @@ cmd_consent_show(struct cmd_ctx *c, int argc, char **argv)
 		ex = EX_PROTOCOL;
 		goto done;
 	}
+
+	/* Only what the school signed: its parties and scope. */
+	if (consent_verify(root, id, dir->d_ca, dir->d_crl, &cg, err,
+	    sizeof(err))) {
+		log_warnx("consent %s: %s", id, err);
+		ex = EX_DATAERR;
+		goto done;
+	}
+	memcpy(s.sh_doc.cd_parties, cg.cg_doc.cd_parties,
+	    sizeof(s.sh_doc.cd_parties));
+	s.sh_doc.cd_nparties = cg.cg_doc.cd_nparties;
+	memcpy(s.sh_doc.cd_scope, cg.cg_doc.cd_scope,
+	    sizeof(s.sh_doc.cd_scope));
+	s.sh_doc.cd_nscope = cg.cg_doc.cd_nscope;
 
 	/* The private part: only with our key and our envelope. */
 	if (s.sh_blob == NULL || s.sh_env == NULL) {
@@ -621,6 +657,8 @@ done:
 	json_decref(priv);
 	json_decref(s.sh_disclosures);
 	json_decref(root);
+	consent_doc_free(&cg.cg_doc);
+	directory_free(dir);
 	return (ex);
 }
 

@@ -17,17 +17,21 @@
 
 #include <sodium.h>
 
+#include "refx/cert.h"
 #include "refx/envelope.h"
 #include "refx/file.h"
 #include "refx/identity.h"
 #include "refx/log.h"
+#include "refx/secret.h"
 
 #include "cmd.h"
+#include "directory.h"
 
 #define ARG_ESC_MAX	(4 * 64 + 1)	/* an escaped argument in a message */
 #define KEY_FILE_MAX	(64 * 1024)	/* a unit key file */
 #define PKCS8_BEGIN	"-----BEGIN PRIVATE KEY-----"
 #define UNITKEY_ERR_LEN	512
+#define CERT_PEM_MAX	(64 * 1024)	/* our certificate file */
 
 /**
  * cmd_opt_error(argv, ch): Report the getopt_long(3) failure ${ch} (':'
@@ -406,4 +410,43 @@ cmd_key_protect(struct cmd_ctx *c, int argc, char **argv)
 		    out, in);
 	cmd_passphrase_free(pass);
 	return (ex);
+}
+
+/**
+ * cmd_own_cert(c, me, pem): Read our certificate (PEM, sent with a
+ * signature) and check that it is the one the exchange authenticated us
+ * with (${me}, from directory_me).  ${pem} (caller frees) is its text.
+ * Return EX_OK, or EX_CONFIG after reporting.
+ */
+int
+cmd_own_cert(struct cmd_ctx *c, const struct dir_me *me, char **pem)
+{
+	char hex[DIR_FPR_HEX + 1];
+	uint8_t fpr[REFX_FINGERPRINT_LEN], *data;
+	struct x509_st *cert;
+	size_t len;
+
+	*pem = NULL;
+	if (refx_file_read(c->c_cf.cc_cert, CERT_PEM_MAX, &data, &len)) {
+		log_warnx("cannot read your certificate %s: %s",
+		    c->c_cf.cc_cert, strerror(errno));
+		return (EX_CONFIG);
+	}
+	if ((cert = refx_cert_parse_pem(data, len)) == NULL ||
+	    refx_cert_fingerprint(cert, fpr)) {
+		refx_cert_free(cert);
+		free(data);
+		log_warnx("cannot parse your certificate %s", c->c_cf.cc_cert);
+		return (EX_CONFIG);
+	}
+	refx_cert_free(cert);
+	refx_hex(hex, sizeof(hex), fpr, sizeof(fpr));
+	if (strcmp(hex, me->dm_fpr) != 0 || strlen((char *)data) != len) {
+		free(data);
+		log_warnx("your certificate %s is not the one the exchange "
+		    "sees", c->c_cf.cc_cert);
+		return (EX_CONFIG);
+	}
+	*pem = (char *)data;
+	return (EX_OK);
 }

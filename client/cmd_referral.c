@@ -36,7 +36,6 @@
 #define REFERRALS_MAX		100000	/* entries of an inbox */
 #define RECEIPTS_ANSWER_MAX	(4 * 1024 * 1024)
 #define RECEIPTS_MAX		10000	/* pulls or recipients */
-#define CERT_PEM_MAX		(64 * 1024)
 #define REASON_MAX		1024
 #define WORD_MAX		32
 #define ESC_MAX			(4 * 4096 + 1)
@@ -119,13 +118,15 @@ struct submission {
 
 /*
  * Fetch the consent and check that it can carry a referral from us:
- * ours, valid (else the server's reason); keep its scope.
+ * signed by the school, ours, valid (else the server's reason); keep the
+ * signed scope, less what the server says was withdrawn.
  */
 static int
 fetch_consent(struct cmd_ctx *c, struct submission *sb)
 {
 	char err[PACKET_ERR_LEN], rb[4 * REASON_MAX + 1];
 	const char *owner, *until, *reason;
+	struct consent_signed cg;
 	json_t *root, *valid;
 	int ex;
 
@@ -163,6 +164,18 @@ fetch_consent(struct cmd_ctx *c, struct submission *sb)
 		ex = EX_PROTOCOL;
 		goto done;
 	}
+
+	/* The scope is the one the school signed, never the server's. */
+	if (consent_verify(root, sb->sb_consent, sb->sb_dir->d_ca,
+	    sb->sb_dir->d_crl, &cg, err, sizeof(err))) {
+		log_warnx("consent %s: %s; nothing was sent", sb->sb_consent,
+		    err);
+		ex = EX_DATAERR;
+		goto done;
+	}
+	memcpy(sb->sb_scope, cg.cg_doc.cd_scope, sizeof(sb->sb_scope));
+	sb->sb_nscope = cg.cg_doc.cd_nscope;
+	consent_doc_free(&cg.cg_doc);
 	memcpy(sb->sb_until, until, PACKET_DATE_LEN + 1);
 
 done:
@@ -359,43 +372,6 @@ print_preview(const struct submission *sb)
 	    d->d_nfields, d->d_nfields == 1 ? "" : "s");
 }
 
-/*
- * Read our certificate (PEM, sent with the signature) and check that it
- * is the one the exchange authenticated us with.
- */
-static int
-read_own_cert(struct cmd_ctx *c, const struct dir_me *me, char **pem)
-{
-	char hex[DIR_FPR_HEX + 1];
-	uint8_t fpr[REFX_FINGERPRINT_LEN], *data;
-	struct x509_st *cert;
-	size_t len;
-
-	*pem = NULL;
-	if (refx_file_read(c->c_cf.cc_cert, CERT_PEM_MAX, &data, &len)) {
-		log_warnx("cannot read your certificate %s: %s",
-		    c->c_cf.cc_cert, strerror(errno));
-		return (EX_CONFIG);
-	}
-	if ((cert = refx_cert_parse_pem(data, len)) == NULL ||
-	    refx_cert_fingerprint(cert, fpr)) {
-		refx_cert_free(cert);
-		free(data);
-		log_warnx("cannot parse your certificate %s", c->c_cf.cc_cert);
-		return (EX_CONFIG);
-	}
-	refx_cert_free(cert);
-	refx_hex(hex, sizeof(hex), fpr, sizeof(fpr));
-	if (strcmp(hex, me->dm_fpr) != 0 || strlen((char *)data) != len) {
-		free(data);
-		log_warnx("your certificate %s is not the one the exchange "
-		    "sees", c->c_cf.cc_cert);
-		return (EX_CONFIG);
-	}
-	*pem = (char *)data;
-	return (EX_OK);
-}
-
 /* Encrypt, sign and send; report what each recipient received. */
 static int
 send_packet(struct cmd_ctx *c, struct submission *sb)
@@ -412,7 +388,7 @@ send_packet(struct cmd_ctx *c, struct submission *sb)
 	int ex;
 
 	/* The signing key's passphrase, and the certificate we sign as. */
-	if ((ex = read_own_cert(c, &sb->sb_me, &pem)) != EX_OK)
+	if ((ex = cmd_own_cert(c, &sb->sb_me, &pem)) != EX_OK)
 		goto done;
 	if (c->c_cf.cc_passfile[0] != '\0' &&
 	    (ex = cmd_passphrase_file(c->c_cf.cc_passfile, &pass)) != EX_OK)

@@ -1002,6 +1002,374 @@ err1:
 	return (rc);
 }
 
+/* --- the consent statement --------------------------------------------- */
+
+/* Order scope entries by recipient (qsort). */
+static int
+scope_cmp(const void *a, const void *b)
+{
+	const struct consent_scope *x = *(const struct consent_scope *const *)a;
+	const struct consent_scope *y = *(const struct consent_scope *const *)b;
+
+	return (strcmp(x->cs_unit, y->cs_unit));
+}
+
+/**
+ * consent_statement(doc, id, owner, person, out, len): The statement the
+ * school signs for consent ${id}, recorded by ${person} of unit ${owner}:
+ * canonical JSON (sorted keys, compact, no reals) of {"v":1, "consent",
+ * "owner", "recorded_by", "valid_until", "parties", "scope"}, the scope
+ * sorted by recipient and its classes in schema order.  ${out} (caller
+ * frees) holds ${len} bytes.  Return 0 or -1.
+ */
+int
+consent_statement(const struct consent_doc *doc, const char *id,
+    const char *owner, const char *person, uint8_t **out, size_t *len)
+{
+	const struct consent_scope *sorted[CONSENT_MAX_SCOPE];
+	json_t *pub, *o, *scope;
+	char *s;
+	size_t i;
+
+	*out = NULL;
+	*len = 0;
+	if (doc->cd_nscope > CONSENT_MAX_SCOPE)
+		goto err0;
+	if ((pub = consent_public(doc, id)) == NULL)
+		goto err0;
+	if ((o = json_object()) == NULL)
+		goto err1;
+	if (json_object_set_new(o, "v", json_integer(1)) ||
+	    json_object_set_new(o, "consent", json_string(id)) ||
+	    json_object_set_new(o, "owner", json_string(owner)) ||
+	    json_object_set_new(o, "recorded_by", json_string(person)) ||
+	    json_object_set_new(o, "valid_until",
+	    json_string(doc->cd_valid_until)) ||
+	    json_object_set(o, "parties", json_object_get(pub, "parties")) ||
+	    json_object_set_new(o, "scope", scope = json_array()))
+		goto err2;
+	for (i = 0; i < doc->cd_nscope; i++)
+		sorted[i] = &doc->cd_scope[i];
+	qsort(sorted, doc->cd_nscope, sizeof(sorted[0]), scope_cmp);
+	for (i = 0; i < doc->cd_nscope; i++)
+		if (json_array_append_new(scope, scope_json(sorted[i])))
+			goto err2;
+	if ((s = json_dumps(o, CANON_FLAGS)) == NULL)
+		goto err2;
+	json_decref(o);
+	json_decref(pub);
+	*out = (uint8_t *)s;
+	*len = strlen(s);
+	return (0);
+
+err2:
+	json_decref(o);
+err1:
+	json_decref(pub);
+err0:
+	return (-1);
+}
+
+/**
+ * consent_sign(doc, id, owner, person, keyfile, passphrase, cert_pem,
+ * body, err, errlen): Sign the statement of ${doc} (consent_statement)
+ * with the identity key ${keyfile} under REFX_CONSENT_CONTEXT and add
+ * "statement" and "signature" (base64) and "certificate" (${cert_pem})
+ * to ${body}.  Return 0 or -1 with a message.
+ */
+int
+consent_sign(const struct consent_doc *doc, const char *id,
+    const char *owner, const char *person, const char *keyfile,
+    const char *passphrase, const char *cert_pem, json_t *body, char *err,
+    size_t errlen)
+{
+	uint8_t *st, sig[REFX_SIG_LEN];
+	char *b64st = NULL, *b64sig = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (consent_statement(doc, id, owner, person, &st, &len))
+		return (fail(err, errlen, "out of memory"));
+	if (refx_sign_ctx(keyfile, passphrase, REFX_CONSENT_CONTEXT, st, len,
+	    sig)) {
+		fail(err, errlen, "cannot sign the consent with %s: wrong "
+		    "passphrase, or not a private Ed25519 key file", keyfile);
+		goto done;
+	}
+	if ((b64st = refx_b64_encode(st, len)) == NULL ||
+	    (b64sig = refx_b64_encode(sig, sizeof(sig))) == NULL ||
+	    json_object_set_new(body, "statement", json_string(b64st)) ||
+	    json_object_set_new(body, "signature", json_string(b64sig)) ||
+	    json_object_set_new(body, "certificate", json_string(cert_pem))) {
+		fail(err, errlen, "out of memory");
+		goto done;
+	}
+	rc = 0;
+
+done:
+	free(b64sig);
+	free(b64st);
+	free(st);
+	return (rc);
+}
+
+/* Decode the base64 member ${key} of ${o}: at most ${max} bytes. */
+static uint8_t *
+b64_of(json_t *o, const char *key, size_t max, size_t *len)
+{
+	const char *s;
+	uint8_t *out;
+
+	if ((s = str_of(json_object_get(o, key))) == NULL ||
+	    refx_b64_decode(s, max, &out, len))
+		return (NULL);
+	return (out);
+}
+
+/*
+ * Check the signer's certificate and signature over the statement ${st}
+ * of ${len} bytes; the signer's identity goes to ${who}.
+ */
+static int
+check_consent_signer(json_t *answer, struct x509_st *ca,
+    struct X509_crl_st *crl, const uint8_t *st, size_t len,
+    struct refx_identity *who, char *err, size_t errlen)
+{
+	struct x509_st *cert;
+	const char *pem, *why;
+	uint8_t *sig;
+	size_t siglen;
+	int rc = -1;
+
+	/* Room beyond 64: refx_b64_decode's bound is not exact. */
+	if ((sig = b64_of(answer, "signature", REFX_SIG_LEN + 8, &siglen)) ==
+	    NULL)
+		return (fail(err, errlen, "the school's signature is "
+		    "missing or malformed"));
+	if (siglen != REFX_SIG_LEN) {
+		fail(err, errlen, "the school's signature is malformed");
+		goto err1;
+	}
+	if ((pem = str_of(json_object_get(answer, "certificate"))) == NULL ||
+	    strlen(pem) > CERT_PEM_MAX || (cert = refx_cert_parse_pem(
+	    (const uint8_t *)pem, strlen(pem))) == NULL) {
+		fail(err, errlen, "the signer's certificate is missing or "
+		    "malformed");
+		goto err1;
+	}
+	if (refx_cert_verify(ca, crl, cert, REFX_CERT_PERSON, &why)) {
+		fail(err, errlen, "the signer's certificate: %s",
+		    why != NULL ? why : "not valid");
+		goto err2;
+	}
+	if (refx_cert_person(cert, who, &why)) {
+		fail(err, errlen, "the signer's certificate: %s",
+		    why != NULL ? why : "no identity");
+		goto err2;
+	}
+	if (who->id_kind != REFX_KIND_SCHOOL ||
+	    who->id_role != REFX_ROLE_SUBMITTER) {
+		fail(err, errlen, "the consent was signed by a %s at a unit "
+		    "of kind %s, not a submitter at a school",
+		    refx_role_name(who->id_role), refx_kind_name(who->id_kind));
+		goto err2;
+	}
+	if (refx_verify_ctx(cert, REFX_CONSENT_CONTEXT, st, len, sig) !=
+	    REFX_OK) {
+		fail(err, errlen, "the school's signature over the consent "
+		    "does not verify");
+		goto err2;
+	}
+	rc = 0;
+
+err2:
+	refx_cert_free(cert);
+err1:
+	free(sig);
+	return (rc);
+}
+
+/* Parse the signed statement ${st} strictly into ${cg}. */
+static int
+parse_statement(const uint8_t *st, size_t len, const char *id,
+    const struct refx_identity *who, struct consent_signed *cg, char *err,
+    size_t errlen)
+{
+	static const char *const keys[] = { "v", "consent", "owner",
+	    "recorded_by", "valid_until", "parties", "scope", NULL };
+	const char *cid, *owner, *by, *until;
+	uint8_t *again;
+	size_t alen;
+	json_t *root, *v;
+	int rc = -1;
+
+	if ((root = json_loadb((const char *)st, len, JSON_REJECT_DUPLICATES,
+	    NULL)) == NULL || !json_is_object(root)) {
+		fail(err, errlen, "the signed statement is not a JSON object");
+		goto done;
+	}
+	if (only_keys(root, keys, "statement", err, errlen))
+		goto done;
+	v = json_object_get(root, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != 1) {
+		fail(err, errlen, "statement.v: must be 1");
+		goto done;
+	}
+	cid = str_of(json_object_get(root, "consent"));
+	owner = str_of(json_object_get(root, "owner"));
+	by = str_of(json_object_get(root, "recorded_by"));
+	until = str_of(json_object_get(root, "valid_until"));
+	if (cid == NULL || strcmp(cid, id) != 0) {
+		fail(err, errlen, "the signed statement is for another "
+		    "consent");
+		goto done;
+	}
+	if (owner == NULL || by == NULL || strcmp(owner, who->id_agency) != 0 ||
+	    strcmp(by, who->id_person) != 0) {
+		fail(err, errlen, "the signed statement does not name its "
+		    "signer %s of %s as owner and recorder", who->id_person,
+		    who->id_agency);
+		goto done;
+	}
+	if (until == NULL || !packet_date_valid(until)) {
+		fail(err, errlen, "statement.valid_until: must be a date");
+		goto done;
+	}
+	memcpy(cg->cg_id, id, REFX_REFERRAL_ID_LEN + 1);
+	snprintf(cg->cg_owner, sizeof(cg->cg_owner), "%s", owner);
+	snprintf(cg->cg_by, sizeof(cg->cg_by), "%s", by);
+	memcpy(cg->cg_doc.cd_valid_until, until, PACKET_DATE_LEN + 1);
+	if (consent_parties_parse(json_object_get(root, "parties"),
+	    &cg->cg_doc, err, errlen) ||
+	    parse_scope_list(json_object_get(root, "scope"), "statement.scope",
+	    "recipient", cg->cg_doc.cd_scope, &cg->cg_doc.cd_nscope, err,
+	    errlen))
+		goto done;
+
+	/* Exactly the canonical bytes of what it says: no room for more. */
+	if (consent_statement(&cg->cg_doc, cg->cg_id, cg->cg_owner,
+	    cg->cg_by, &again, &alen)) {
+		fail(err, errlen, "out of memory");
+		goto done;
+	}
+	if (alen != len || memcmp(again, st, len) != 0)
+		fail(err, errlen, "the signed statement is not in canonical "
+		    "form");
+	else
+		rc = 0;
+	free(again);
+
+done:
+	json_decref(root);
+	return (rc);
+}
+
+/* Does the server's copy in ${answer} say what ${cg} says?  0 or -1. */
+static int
+match_server(json_t *answer, struct consent_signed *cg, char *err,
+    size_t errlen)
+{
+	struct consent_doc srv;
+	struct consent_scope *sc;
+	const struct consent_party *a, *b;
+	const char *owner, *by, *until;
+	size_t i, j;
+
+	owner = str_of(json_object_get(answer, "owner"));
+	by = str_of(json_object_get(answer, "recorded_by"));
+	until = str_of(json_object_get(answer, "valid_until"));
+	if (owner == NULL || strcmp(owner, cg->cg_owner) != 0)
+		return (fail(err, errlen, CONSENT_MISMATCH " (owner)"));
+	if (by == NULL || strcmp(by, cg->cg_by) != 0)
+		return (fail(err, errlen, CONSENT_MISMATCH " (recorded_by)"));
+	if (until == NULL || strcmp(until, cg->cg_doc.cd_valid_until) != 0)
+		return (fail(err, errlen, CONSENT_MISMATCH " (valid_until)"));
+
+	memset(&srv, 0, sizeof(srv));
+	if (consent_parties_parse(json_object_get(answer, "parties"), &srv,
+	    err, errlen) || consent_scope_parse(json_object_get(answer,
+	    "scope"), srv.cd_scope, &srv.cd_nscope, err, errlen))
+		return (-1);
+	if (srv.cd_nparties != cg->cg_doc.cd_nparties)
+		return (fail(err, errlen, CONSENT_MISMATCH " (parties)"));
+	for (i = 0; i < srv.cd_nparties; i++) {
+		a = &srv.cd_parties[i];
+		b = &cg->cg_doc.cd_parties[i];
+		if (a->cp_pupil != b->cp_pupil || a->cp_flag != b->cp_flag ||
+		    a->cp_yes != b->cp_yes)
+			return (fail(err, errlen, CONSENT_MISMATCH
+			    " (parties[%zu])", i));
+	}
+
+	/* The same recipients, each with the same classes. */
+	if (srv.cd_nscope != cg->cg_doc.cd_nscope)
+		return (fail(err, errlen, CONSENT_MISMATCH " (scope: "
+		    "recipients)"));
+	for (i = 0; i < srv.cd_nscope; i++) {
+		for (j = 0; j < cg->cg_doc.cd_nscope; j++)
+			if (strcmp(cg->cg_doc.cd_scope[j].cs_unit,
+			    srv.cd_scope[i].cs_unit) == 0)
+				break;
+		if (j == cg->cg_doc.cd_nscope)
+			return (fail(err, errlen, CONSENT_MISMATCH " (scope: "
+			    "recipient %s)", srv.cd_scope[i].cs_unit));
+		sc = &cg->cg_doc.cd_scope[j];
+		if (sc->cs_classes != srv.cd_scope[i].cs_classes ||
+		    sc->cs_itemised != srv.cd_scope[i].cs_itemised)
+			return (fail(err, errlen, CONSENT_MISMATCH " (scope "
+			    "of %s)", sc->cs_unit));
+		/* Withdrawal is the server's state: it may only shrink. */
+		memcpy(sc->cs_withdrawn_at, srv.cd_scope[i].cs_withdrawn_at,
+		    sizeof(sc->cs_withdrawn_at));
+	}
+	return (0);
+}
+
+/**
+ * consent_verify(answer, id, ca, crl, cg, err, errlen): Verify the answer
+ * to GET /v1/consents/${id}: its certificate against ${ca} and ${crl} as
+ * a person's, a submitter at a school; the signature over its statement;
+ * the statement (canonical, for ${id}, owned and recorded by the
+ * certificate's unit and person); and that the server's owner,
+ * recorded_by, valid_until, parties and scope say exactly what it says.
+ * Fill ${cg} from the signed statement, with each recipient's
+ * withdrawn_at taken from the server (free with consent_doc_free on
+ * cg_doc).  Return 0, or -1 with a message (CONSENT_MISMATCH and what
+ * differs, when the server's copy is not the signed one).
+ */
+int
+consent_verify(json_t *answer, const char *id, struct x509_st *ca,
+    struct X509_crl_st *crl, struct consent_signed *cg, char *err,
+    size_t errlen)
+{
+	struct refx_identity who;
+	uint8_t *st;
+	size_t len;
+	int rc = -1;
+
+	memset(cg, 0, sizeof(*cg));
+	if (!refx_referral_id_valid(id))
+		return (fail(err, errlen, "not a consent id"));
+	if ((st = b64_of(answer, "statement", CONSENT_STATEMENT_MAX, &len)) ==
+	    NULL || len == 0) {
+		free(st);
+		return (fail(err, errlen, "the server holds no statement "
+		    "signed by the school (or a malformed one)"));
+	}
+	if (check_consent_signer(answer, ca, crl, st, len, &who, err,
+	    errlen) ||
+	    parse_statement(st, len, id, &who, cg, err, errlen) ||
+	    match_server(answer, cg, err, errlen))
+		goto done;
+	rc = 0;
+
+done:
+	free(st);
+	if (rc)
+		consent_doc_free(&cg->cg_doc);
+	return (rc);
+}
+
 /* --- what a recipient may read ------------------------------------------ */
 
 /**

@@ -181,6 +181,59 @@ int consent_unseal(const char *, const char *,
     const char *, const char *, uint8_t **, size_t *, char *, size_t)
     __attribute__((warn_unused_result));
 
+/* --- the consent statement --------------------------------------------- */
+
+#define CONSENT_STATEMENT_MAX	(16 * 1024)	/* bytes of a statement */
+#define CONSENT_MISMATCH	"the server's copy does not match what the " \
+				"school signed"
+
+/* A consent as the school signed it, checked against the server's copy. */
+struct consent_signed {
+	char			cg_id[REFX_REFERRAL_ID_LEN + 1];
+	char			cg_owner[REFX_AGENCY_ID_MAX + 1];
+	char			cg_by[REFX_PERSON_ID_MAX + 1];
+	struct consent_doc	cg_doc;	/* valid_until, parties, scope */
+};
+
+/**
+ * consent_statement(doc, id, owner, person, out, len): The statement the
+ * school signs for consent ${id}, recorded by ${person} of unit ${owner}:
+ * canonical JSON (sorted keys, compact, no reals) of {"v":1, "consent",
+ * "owner", "recorded_by", "valid_until", "parties", "scope"}, the scope
+ * sorted by recipient and its classes in schema order.  ${out} (caller
+ * frees) holds ${len} bytes.  Return 0 or -1.
+ */
+int consent_statement(const struct consent_doc *, const char *,
+    const char *, const char *, uint8_t **, size_t *)
+    __attribute__((warn_unused_result));
+
+/**
+ * consent_sign(doc, id, owner, person, keyfile, passphrase, cert_pem,
+ * body, err, errlen): Sign the statement of ${doc} (consent_statement)
+ * with the identity key ${keyfile} under REFX_CONSENT_CONTEXT and add
+ * "statement" and "signature" (base64) and "certificate" (${cert_pem})
+ * to ${body}.  Return 0 or -1 with a message.
+ */
+int consent_sign(const struct consent_doc *, const char *, const char *,
+    const char *, const char *, const char *, const char *, struct json_t *,
+    char *, size_t) __attribute__((warn_unused_result));
+
+/**
+ * consent_verify(answer, id, ca, crl, cg, err, errlen): Verify the answer
+ * to GET /v1/consents/${id}: its certificate against ${ca} and ${crl} as
+ * a person's, a submitter at a school; the signature over its statement;
+ * the statement (canonical, for ${id}, owned and recorded by the
+ * certificate's unit and person); and that the server's owner,
+ * recorded_by, valid_until, parties and scope say exactly what it says.
+ * Fill ${cg} from the signed statement, with each recipient's
+ * withdrawn_at taken from the server (free with consent_doc_free on
+ * cg_doc).  Return 0, or -1 with a message (CONSENT_MISMATCH and what
+ * differs, when the server's copy is not the signed one).
+ */
+int consent_verify(struct json_t *, const char *, struct x509_st *,
+    struct X509_crl_st *, struct consent_signed *, char *, size_t)
+    __attribute__((warn_unused_result));
+
 /* --- what a recipient may read ------------------------------------------ */
 
 /**

@@ -41,6 +41,7 @@
 
 /* Manifests. */
 #define MANIFEST_CONTEXT "refx-manifest-v1"	/* then a 0x00 byte */
+#define CONTEXT_MAX	64	/* bytes of a signature context */
 
 /* Key files. */
 #define KEY_FILE_MAX	(64 * 1024)		/* a PEM private key */
@@ -658,34 +659,47 @@ pem_key(const uint8_t *data, size_t len, struct pass *p)
 	return (k);
 }
 
-/* The manifest context followed by ${msg}, in ${mlen} bytes; or NULL. */
+/* ${context}, a 0x00 byte, then ${msg}, in ${mlen} bytes; or NULL. */
 static uint8_t *
-manifest_msg(const uint8_t *msg, size_t len, size_t *mlen)
+context_msg(const char *context, const uint8_t *msg, size_t len,
+    size_t *mlen)
 {
 	uint8_t *m;
+	size_t clen;
 
-	if (len > SIZE_MAX - sizeof(MANIFEST_CONTEXT)) {
+	/* The context and its NUL: the 0x00 separator. */
+	clen = strlen(context) + 1;
+	if (len > SIZE_MAX - clen) {
 		errno = ERANGE;
 		return (NULL);
 	}
-	if ((m = malloc(sizeof(MANIFEST_CONTEXT) + len)) == NULL)
+	if ((m = malloc(clen + len)) == NULL)
 		return (NULL);
-	/* sizeof includes the NUL: the 0x00 separator. */
-	memcpy(m, MANIFEST_CONTEXT, sizeof(MANIFEST_CONTEXT));
+	memcpy(m, context, clen);
 	if (len > 0)
-		memcpy(m + sizeof(MANIFEST_CONTEXT), msg, len);
-	*mlen = sizeof(MANIFEST_CONTEXT) + len;
+		memcpy(m + clen, msg, len);
+	*mlen = clen + len;
 	return (m);
 }
 
+/* 1 if ${context} is a usable signature context (non-empty, bounded). */
+static int
+context_ok(const char *context)
+{
+
+	return (context != NULL && context[0] != '\0' &&
+	    strlen(context) <= CONTEXT_MAX);
+}
+
 /**
- * refx_manifest_sign(keyfile, passphrase, msg, len, sig): Sign ${msg} with
- * the Ed25519 private key in PEM file ${keyfile} (${passphrase} may be
- * NULL), under the manifest context.  Return 0 or -1.
+ * refx_sign_ctx(keyfile, passphrase, context, msg, len, sig): Sign
+ * ${context} 0x00 || ${msg} (one-shot Ed25519) with the private key in PEM
+ * file ${keyfile} (${passphrase} may be NULL).  Return 0 or -1.
  */
 int
-refx_manifest_sign(const char *keyfile, const char *passphrase,
-    const uint8_t *msg, size_t len, uint8_t sig[REFX_SIG_LEN])
+refx_sign_ctx(const char *keyfile, const char *passphrase,
+    const char *context, const uint8_t *msg, size_t len,
+    uint8_t sig[REFX_SIG_LEN])
 {
 	struct pass p = { passphrase, 0 };
 	EVP_MD_CTX *ctx;
@@ -693,7 +707,10 @@ refx_manifest_sign(const char *keyfile, const char *passphrase,
 	uint8_t *data, *m;
 	size_t dlen, mlen, siglen = REFX_SIG_LEN;
 
-	if (keyfile == NULL || sig == NULL || (msg == NULL && len > 0)) {
+	if (keyfile == NULL || sig == NULL || (msg == NULL && len > 0) ||
+	    !context_ok(context)) {
+		if (sig != NULL)
+			memset(sig, 0, REFX_SIG_LEN);
 		errno = EINVAL;
 		goto err0;
 	}
@@ -712,8 +729,8 @@ refx_manifest_sign(const char *keyfile, const char *passphrase,
 		goto err1;
 	}
 
-	/* One-shot Ed25519 (not Ed25519ph) over context || manifest. */
-	if ((m = manifest_msg(msg, len, &mlen)) == NULL)
+	/* One-shot Ed25519 (not Ed25519ph) over context || message. */
+	if ((m = context_msg(context, msg, len, &mlen)) == NULL)
 		goto err1;
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		goto err2;
@@ -743,13 +760,14 @@ err0:
 }
 
 /**
- * refx_manifest_verify(cert, msg, len, sig): Verify a manifest signature
- * with the public key of ${cert} (which the caller has verified against
- * the CA with refx_cert_verify).  Return REFX_OK or REFX_ECRYPTO.
+ * refx_verify_ctx(cert, context, msg, len, sig): Verify a signature made
+ * by refx_sign_ctx under ${context} with the public key of ${cert} (which
+ * the caller has verified against the CA with refx_cert_verify).  Return
+ * REFX_OK or REFX_ECRYPTO.
  */
 enum refx_err
-refx_manifest_verify(struct x509_st *cert, const uint8_t *msg, size_t len,
-    const uint8_t sig[REFX_SIG_LEN])
+refx_verify_ctx(struct x509_st *cert, const char *context,
+    const uint8_t *msg, size_t len, const uint8_t sig[REFX_SIG_LEN])
 {
 	EVP_MD_CTX *ctx;
 	EVP_PKEY *key;
@@ -757,12 +775,13 @@ refx_manifest_verify(struct x509_st *cert, const uint8_t *msg, size_t len,
 	size_t mlen;
 	int ok;
 
-	if (cert == NULL || sig == NULL || (msg == NULL && len > 0))
+	if (cert == NULL || sig == NULL || (msg == NULL && len > 0) ||
+	    !context_ok(context))
 		goto err0;
 	if ((key = X509_get0_pubkey(cert)) == NULL ||
 	    EVP_PKEY_get_id(key) != EVP_PKEY_ED25519)
 		goto err0;
-	if ((m = manifest_msg(msg, len, &mlen)) == NULL)
+	if ((m = context_msg(context, msg, len, &mlen)) == NULL)
 		goto err0;
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		goto err1;
@@ -778,6 +797,33 @@ err1:
 err0:
 	ERR_clear_error();
 	return (REFX_ECRYPTO);
+}
+
+/**
+ * refx_manifest_sign(keyfile, passphrase, msg, len, sig): Sign ${msg} with
+ * the Ed25519 private key in PEM file ${keyfile} (${passphrase} may be
+ * NULL), under the manifest context.  Return 0 or -1.
+ */
+int
+refx_manifest_sign(const char *keyfile, const char *passphrase,
+    const uint8_t *msg, size_t len, uint8_t sig[REFX_SIG_LEN])
+{
+
+	return (refx_sign_ctx(keyfile, passphrase, MANIFEST_CONTEXT, msg, len,
+	    sig));
+}
+
+/**
+ * refx_manifest_verify(cert, msg, len, sig): Verify a manifest signature
+ * with the public key of ${cert} (which the caller has verified against
+ * the CA with refx_cert_verify).  Return REFX_OK or REFX_ECRYPTO.
+ */
+enum refx_err
+refx_manifest_verify(struct x509_st *cert, const uint8_t *msg, size_t len,
+    const uint8_t sig[REFX_SIG_LEN])
+{
+
+	return (refx_verify_ctx(cert, MANIFEST_CONTEXT, msg, len, sig));
 }
 
 /* Read a big-endian 64-bit number. */

@@ -14,7 +14,9 @@
 
 #include <jansson.h>
 
+#include "refx/cert.h"
 #include "refx/envelope.h"
+#include "refx/identity.h"
 #include "refx/secret.h"
 
 #include "cases.h"
@@ -26,6 +28,8 @@
 #define PARTIES_MAX	8
 #define SCOPE_MAX	REFX_MAX_RECIPIENTS
 #define SEALED_MAX	(64 * 1024)
+#define STATEMENT_MAX	(16 * 1024)	/* bytes of a signed statement */
+#define CERT_MAX	(16 * 1024)
 
 /* ---- JSON checks shared with referrals.c ------------------------------ */
 
@@ -564,19 +568,231 @@ store_sealed(struct request *rq, struct store_tx *tx, const char *id,
 	return (REFX_OK);
 }
 
+/* ---- the school's signed statement ------------------------------------ */
+
+/* Decode the base64 member ${key} (at most ${max} bytes) or record a 400. */
+static uint8_t *
+b64_value(struct request *rq, json_t *obj, const char *key, size_t max,
+    size_t *len)
+{
+	const char *s;
+	uint8_t *out;
+
+	if ((s = json_str(rq, obj, key, max / 3 * 4 + 8, "consent")) == NULL)
+		return (NULL);
+	if (refx_b64_decode(s, max, &out, len) || *len == 0) {
+		request_fail(rq, REFX_EINVAL, "consent.%s: not base64, empty, "
+		    "or longer than %zu bytes", key, max);
+		return (NULL);
+	}
+	return (out);
+}
+
+/* Do the checked parties ${a} and the statement's ${b} say the same? */
+static int
+same_parties(json_t *a, json_t *b)
+{
+	size_t i;
+
+	if (!json_is_array(b) || json_array_size(a) != json_array_size(b))
+		return (0);
+	for (i = 0; i < json_array_size(a); i++)
+		if (!json_equal(json_array_get(a, i), json_array_get(b, i)))
+			return (0);
+	return (1);
+}
+
+/*
+ * Does the statement's scope ${arr} name exactly the recipients of
+ * ${sc}, each with the same classes and itemised ones?  1 if so, else
+ * 0 with a 400 naming the difference.
+ */
+static int
+same_scope(struct request *rq, json_t *arr, const struct scope *sc,
+    size_t nsc)
+{
+	static const char *const keys[] = { "recipient", "classes",
+	    "itemised", NULL };
+	refx_classes c, it;
+	unsigned int seen = 0;
+	const char *unit;
+	char what[64];
+	json_t *e;
+	size_t i, j;
+
+	if (!json_is_array(arr) || json_array_size(arr) != nsc) {
+		request_fail(rq, REFX_EINVAL, "statement.scope: does not name "
+		    "the recipients of scope");
+		return (0);
+	}
+	json_array_foreach(arr, i, e) {
+		snprintf(what, sizeof(what), "statement.scope[%zu]", i);
+		if (json_only_keys(rq, e, keys, what) ||
+		    (unit = json_str(rq, e, "recipient", REFX_AGENCY_ID_MAX,
+		    what)) == NULL)
+			return (0);
+		for (j = 0; j < nsc; j++)
+			if (strcmp(sc[j].sc_recipient, unit) == 0)
+				break;
+		if (j == nsc || (seen & (1u << j))) {
+			request_fail(rq, REFX_EINVAL, "%s.recipient: '%s' is "
+			    "not (or twice) in scope", what, printable(unit));
+			return (0);
+		}
+		seen |= 1u << j;
+		snprintf(what, sizeof(what), "statement.scope[%zu].classes", i);
+		if (classes_from_json(rq, json_object_get(e, "classes"), &c,
+		    what))
+			return (0);
+		snprintf(what, sizeof(what), "statement.scope[%zu].itemised",
+		    i);
+		if (classes_from_json(rq, json_object_get(e, "itemised"), &it,
+		    what))
+			return (0);
+		if (c != sc[j].sc_classes || it != sc[j].sc_itemised) {
+			request_fail(rq, REFX_EINVAL, "statement.scope: the "
+			    "classes signed for %s are not those of scope",
+			    sc[j].sc_recipient);
+			return (0);
+		}
+	}
+	return (1);
+}
+
+/*
+ * Check the school's signed statement in ${body}: the certificate is
+ * the caller's own, the signature verifies, and the statement says
+ * exactly what the request does.  Return REFX_OK with the decoded
+ * statement and signature (caller frees), or the error recorded.
+ */
+static enum refx_err
+check_statement(struct request *rq, json_t *body, const char *id,
+    const char *until, json_t *parties, const struct scope *sc, size_t nsc,
+    uint8_t **stp, size_t *stlen, uint8_t **sigp)
+{
+	static const char *const keys[] = { "v", "consent", "owner",
+	    "recorded_by", "valid_until", "parties", "scope", NULL };
+	const struct refx_identity *who = rq->rq_who;
+	uint8_t fp[REFX_FINGERPRINT_LEN], *st = NULL, *sig = NULL;
+	struct x509_st *cert;
+	const char *pem, *s;
+	size_t siglen;
+	json_t *root = NULL, *v;
+	enum refx_err err = REFX_EINVAL;
+
+	*stp = *sigp = NULL;
+	if ((st = b64_value(rq, body, "statement", STATEMENT_MAX, stlen)) ==
+	    NULL ||
+	    (sig = b64_value(rq, body, "signature", REFX_SIG_LEN, &siglen)) ==
+	    NULL || (pem = json_str(rq, body, "certificate", CERT_MAX,
+	    "consent")) == NULL)
+		goto fail;
+	if (siglen != REFX_SIG_LEN) {
+		request_fail(rq, REFX_EINVAL, "signature: must be %d bytes",
+		    REFX_SIG_LEN);
+		goto fail;
+	}
+
+	/* The signer must be the person on this TLS connection. */
+	if ((cert = refx_cert_parse_pem((const uint8_t *)pem,
+	    strlen(pem))) == NULL) {
+		request_fail(rq, REFX_EINVAL, "certificate: not a PEM "
+		    "certificate");
+		goto fail;
+	}
+	if (refx_cert_fingerprint(cert, fp) ||
+	    !refx_ct_equal(fp, who->id_fingerprint, sizeof(fp))) {
+		refx_cert_free(cert);
+		err = request_fail(rq, REFX_EDENIED, "certificate: not the "
+		    "certificate you are connected with");
+		goto fail;
+	}
+	if (refx_verify_ctx(cert, REFX_CONSENT_CONTEXT, st, *stlen, sig) !=
+	    REFX_OK) {
+		refx_cert_free(cert);
+		err = request_fail(rq, REFX_ECRYPTO, "signature: does not "
+		    "verify over the statement");
+		goto fail;
+	}
+	refx_cert_free(cert);
+
+	/* It says exactly what the request says. */
+	if ((root = json_loadb((const char *)st, *stlen,
+	    JSON_REJECT_DUPLICATES, NULL)) == NULL || !json_is_object(root)) {
+		request_fail(rq, REFX_EINVAL, "statement: not a JSON object");
+		goto fail;
+	}
+	if (json_only_keys(rq, root, keys, "statement"))
+		goto fail;
+	v = json_object_get(root, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != 1) {
+		request_fail(rq, REFX_EINVAL, "statement.v: must be 1");
+		goto fail;
+	}
+	if ((s = json_str(rq, root, "consent", REFX_REFERRAL_ID_LEN,
+	    "statement")) == NULL)
+		goto fail;
+	if (strcmp(s, id) != 0) {
+		request_fail(rq, REFX_EINVAL, "statement.consent: not this "
+		    "consent's id");
+		goto fail;
+	}
+	if ((s = json_str(rq, root, "owner", REFX_AGENCY_ID_MAX,
+	    "statement")) == NULL)
+		goto fail;
+	if (strcmp(s, who->id_agency) != 0) {
+		err = request_fail(rq, REFX_EDENIED, "statement.owner: not "
+		    "your unit");
+		goto fail;
+	}
+	if ((s = json_str(rq, root, "recorded_by", REFX_PERSON_ID_MAX,
+	    "statement")) == NULL)
+		goto fail;
+	if (strcmp(s, who->id_person) != 0) {
+		err = request_fail(rq, REFX_EDENIED, "statement.recorded_by: "
+		    "not you");
+		goto fail;
+	}
+	if ((s = json_str(rq, root, "valid_until", 10, "statement")) == NULL)
+		goto fail;
+	if (strcmp(s, until) != 0) {
+		request_fail(rq, REFX_EINVAL, "statement.valid_until: not "
+		    "valid_until");
+		goto fail;
+	}
+	if (!same_parties(parties, json_object_get(root, "parties"))) {
+		request_fail(rq, REFX_EINVAL, "statement.parties: not the "
+		    "parties");
+		goto fail;
+	}
+	if (!same_scope(rq, json_object_get(root, "scope"), sc, nsc))
+		goto fail;
+
+	json_decref(root);
+	*stp = st;
+	*sigp = sig;
+	return (REFX_OK);
+
+fail:
+	json_decref(root);
+	free(sig);
+	free(st);
+	return (err);
+}
+
 /* POST /v1/consents: record a consent at the school. */
 enum refx_err
 h_consent_record(struct request *rq, struct store_tx *tx)
 {
 	static const char *const keys[] = { "id", "valid_until", "parties",
-	    "scope", "sealed", NULL };
+	    "scope", "sealed", "statement", "signature", "certificate", NULL };
 	struct scope sc[SCOPE_MAX];
 	struct consent_state cs;
 	json_t *body, *parties = NULL;
 	const char *id, *until;
 	char today[11], now[21], *parties_text = NULL;
-	uint8_t *blob = NULL;
-	size_t nsc = 0, bloblen, i;
+	uint8_t *blob = NULL, *st = NULL, *sig = NULL;
+	size_t nsc = 0, bloblen, stlen = 0, i;
 	enum refx_err err = REFX_EINVAL;
 
 	if ((body = request_json(rq)) == NULL)
@@ -612,6 +828,10 @@ h_consent_record(struct request *rq, struct store_tx *tx)
 			    "object");
 		goto out;
 	}
+	if ((err = check_statement(rq, body, id, until, parties, sc, nsc, &st,
+	    &stlen, &sig)) != REFX_OK)
+		goto out;
+	err = REFX_EINVAL;
 	if ((parties_text = json_dumps(parties, JSON_COMPACT |
 	    JSON_SORT_KEYS)) == NULL) {
 		err = REFX_ENOMEM;
@@ -641,6 +861,11 @@ h_consent_record(struct request *rq, struct store_tx *tx)
 	if ((err = store_sealed(rq, tx, id, json_object_get(body, "sealed"),
 	    sc, nsc)))
 		goto out;
+	if ((err = store_run(tx, "INSERT INTO consent_statements (consent_id, "
+	    "statement, signature, certificate) VALUES (?, ?, ?, ?)", "tbbt",
+	    id, st, stlen, sig, (size_t)REFX_SIG_LEN,
+	    json_string_value(json_object_get(body, "certificate")))))
+		goto out;
 	if (consent_get(tx, id, &cs)) {
 		err = REFX_ESTORE;
 		goto out;
@@ -650,6 +875,8 @@ h_consent_record(struct request *rq, struct store_tx *tx)
 	    cs.cs_valid, "reason", cs.cs_reason);
 	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;
 out:
+	free(sig);
+	free(st);
 	free(parties_text);
 	free(blob);
 	json_decref(parties);
@@ -776,7 +1003,7 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 	struct consent_state cs;
 	struct store_stmt *st = NULL, *env = NULL;
 	json_t *parties;
-	int owner, named, rc;
+	int owner, named, rc, has_st;
 	enum refx_err err;
 
 	rq->rq_audit.ra_object_type = "consent";
@@ -808,8 +1035,10 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 	if (!owner)
 		request_involve(rq, cs.cs_owner, 0);
 
-	st = store_query(tx, "SELECT recorded_by, recorded_at, status_at, "
-	    "parties, blob FROM consents WHERE id = ?", "t", id);
+	st = store_query(tx, "SELECT c.recorded_by, c.recorded_at, "
+	    "c.status_at, c.parties, c.blob, s.statement, s.signature, "
+	    "s.certificate FROM consents c LEFT JOIN consent_statements s "
+	    "ON s.consent_id = c.id WHERE c.id = ?", "t", id);
 	env = store_query(tx, "SELECT sealed FROM consent_envelopes WHERE "
 	    "consent_id = ? AND unit = ?", "tt", id, unit);
 	if (st == NULL || env == NULL || store_step(st) != STORE_ROW) {
@@ -817,8 +1046,10 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 		goto out;
 	}
 	parties = json_loads(store_col_text(st, 3), 0, NULL);
+	/* The school's signed statement: null for consents from before it. */
+	has_st = store_col_text(st, 7) != NULL;
 	rq->rq_resp = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:b, "
-	    "s:s, s:o, s:o, s:{s:o, s:o}, s:o}",
+	    "s:s, s:o, s:o, s:{s:o, s:o}, s:o, s:o?, s:o?, s:s?}",
 	    "id", id, "owner", cs.cs_owner,
 	    "recorded_by", store_col_text(st, 0),
 	    "recorded_at", store_col_text(st, 1),
@@ -830,7 +1061,10 @@ h_consent_show(struct request *rq, struct store_tx *tx)
 	    "sealed", "blob", json_b64_column(st, 4),
 	    "envelope", store_step(env) == STORE_ROW ? json_b64_column(env, 0) :
 	    json_null(),
-	    "disclosures", disclosures_json(tx, id, owner ? NULL : unit));
+	    "disclosures", disclosures_json(tx, id, owner ? NULL : unit),
+	    "statement", has_st ? json_b64_column(st, 5) : NULL,
+	    "signature", has_st ? json_b64_column(st, 6) : NULL,
+	    "certificate", store_col_text(st, 7));
 	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;
 out:
 	store_finalize(env);

@@ -190,6 +190,18 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE ON "
 	"  audit_checkpoints BEGIN SELECT RAISE(ABORT, 'checkpoints are "
 	"  append-only'); END;",
+
+	/*
+	 * 4: the school's signed statement of a consent's public part
+	 * (docs/crypto.md), kept as it came so that clients can check the
+	 * scope the server reports against it.
+	 */
+	"CREATE TABLE consent_statements ("
+	"  consent_id TEXT PRIMARY KEY REFERENCES consents(id),"
+	"  statement BLOB NOT NULL,"
+	"  signature BLOB NOT NULL,"
+	"  certificate TEXT NOT NULL"
+	") STRICT;",
 };
 
 /*

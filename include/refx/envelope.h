@@ -15,6 +15,8 @@
  *  manifest  the signed statement of what was sent (canonical JSON bytes),
  *            signed with the sender's certificate key (Ed25519, through
  *            OpenSSL) over "refx-manifest-v1" 0x00 || manifest.
+ *  consent   the school's signed consent statement (canonical JSON),
+ *            signed like a manifest over "refx-consent-v1" 0x00 || it.
  *  unit key  the unit's X25519 private key on staff machines: the PKCS#8
  *            PEM refx-pki writes, or the same key sealed under a
  *            passphrase (crypto_pwhash Argon2id + crypto_secretbox).
@@ -106,6 +108,25 @@ int refx_envelope_seal(const char *, const char *, const struct refx_keyset *,
 enum refx_err refx_envelope_open(const uint8_t *, size_t,
     const uint8_t[REFX_X25519_KEY_LEN], const uint8_t[REFX_X25519_KEY_LEN],
     const char *, const char *, struct refx_keyset **);
+
+#define REFX_CONSENT_CONTEXT	"refx-consent-v1"
+
+/**
+ * refx_sign_ctx(keyfile, passphrase, context, msg, len, sig): Sign
+ * ${context} 0x00 || ${msg} (one-shot Ed25519) with the private key in PEM
+ * file ${keyfile} (${passphrase} may be NULL).  Return 0 or -1.
+ */
+int refx_sign_ctx(const char *, const char *, const char *, const uint8_t *,
+    size_t, uint8_t[REFX_SIG_LEN]);
+
+/**
+ * refx_verify_ctx(cert, context, msg, len, sig): Verify a signature made
+ * by refx_sign_ctx under ${context} with the public key of ${cert} (which
+ * the caller has verified against the CA with refx_cert_verify).  Return
+ * REFX_OK or REFX_ECRYPTO.
+ */
+enum refx_err refx_verify_ctx(struct x509_st *, const char *,
+    const uint8_t *, size_t, const uint8_t[REFX_SIG_LEN]);
 
 /**
  * refx_manifest_sign(keyfile, passphrase, msg, len, sig): Sign ${msg} with

@@ -81,6 +81,19 @@ check "BUP refused after its part is withdrawn" \
     test "$(pull_rc bjorn.akesson dalarna-bup "$RID2")" = 77
 check "IFO still pulls" test "$(pull_rc anna.berg ludvika-ifo-intake "$RID2")" = 0
 
+# --- a scope widened on the server is not what the school signed --------
+CIDW=$(record "$T/consent.json")
+check "consent to widen recorded" test -n "$CIDW" -a "$CIDW" != null
+sqlite3 "$DB" "UPDATE consent_scope SET classes = 8191 WHERE consent_id = '$CIDW'"
+nr0=$(sqlite3 "$DB" "SELECT count(*) FROM referrals")
+as sara.lind referral submit "$T/draft.json" --consent "$CIDW" \
+    >"$T/wide.out" 2>&1
+rc=$?
+nr1=$(sqlite3 "$DB" "SELECT count(*) FROM referrals")
+check "submit under a widened scope is refused (rc=$rc)" test "$rc" = 65
+check "...saying it is not what the school signed" grep -q "signed" "$T/wide.out"
+check "...and no referral is stored ($nr0 -> $nr1)" test "$nr0" = "$nr1"
+
 # --- the server refuses envelopes beyond policy ∩ consent --------------
 curl_as "$U/anna.berg.crt" "$U/anna.berg.key" /v1/directory >/dev/null
 cp "$T/curl.out" "$T/directory.json"

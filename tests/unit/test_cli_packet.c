@@ -1280,6 +1280,213 @@ test_directory_me(void **state)
 	assert_has(t->err, "another certificate");
 }
 
+/* ---- the consent statement ------------------------------------------- */
+
+/* The server's answer to GET /v1/consents/ID for a consent signed so. */
+static json_t *
+consent_answer(json_t *body)
+{
+	json_t *a, *scope, *e;
+	size_t i;
+
+	assert_non_null(a = json_pack("{s:O, s:s, s:s, s:O, s:O, s:O, s:O, "
+	    "s:O, s:s, s:b}", "id", json_object_get(body, "id"),
+	    "owner", SCHOOL, "recorded_by", PERSON, "valid_until",
+	    json_object_get(body, "valid_until"), "parties",
+	    json_object_get(body, "parties"), "statement",
+	    json_object_get(body, "statement"), "signature",
+	    json_object_get(body, "signature"), "certificate",
+	    json_object_get(body, "certificate"), "status", "active", "valid",
+	    1));
+	assert_non_null(scope = json_deep_copy(json_object_get(body,
+	    "scope")));
+	json_array_foreach(scope, i, e)
+		json_object_set_new(e, "withdrawn_at", json_null());
+	json_object_set_new(a, "scope", scope);
+	return (a);
+}
+
+/* The scope entry of ${unit} in the answer ${a}. */
+static json_t *
+answer_scope(json_t *a, const char *unit)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(a, "scope"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "recipient")),
+		    unit) == 0)
+			return (e);
+	fail_msg("no scope entry for %s", unit);
+	return (NULL);
+}
+
+/* Expect consent_verify to refuse ${a} with ${want} in the message. */
+static void
+expect_unsigned(struct test_context *t, json_t *a, const char *want)
+{
+	struct consent_signed cg;
+
+	if (consent_verify(a, CONSENT_ID, t->ca.crt, t->ca.crl, &cg, t->err,
+	    sizeof(t->err)) == 0) {
+		consent_doc_free(&cg.cg_doc);
+		fail_msg("accepted; expected '%s'", want);
+	}
+	assert_has(t->err, want);
+}
+
+/* Replace member ${key} of ${a} with base64 of ${data}. */
+static void
+set_b64(json_t *a, const char *key, const uint8_t *data, size_t len)
+{
+	char *b;
+
+	assert_non_null(b = refx_b64_encode(data, len));
+	json_object_set_new(a, key, json_string(b));
+	free(b);
+}
+
+static void
+test_consent_statement(void **state)
+{
+	struct test_context *t = *state;
+	struct consent_doc doc;
+	struct consent_signed cg;
+	uint8_t *st, sig[REFX_SIG_LEN];
+	size_t len;
+	json_t *body, *a, *e;
+	char *text;
+
+	assert_int_equal(parse_consent(consent_good, &doc, t->err,
+	    sizeof(t->err)), 0);
+
+	/* Canonical: sorted keys, compact, scope sorted by recipient. */
+	assert_int_equal(consent_statement(&doc, CONSENT_ID, SCHOOL, PERSON,
+	    &st, &len), 0);
+	assert_non_null(text = strndup((char *)st, len));
+	assert_has(text, "{\"consent\":\"" CONSENT_ID "\",\"owner\":\""
+	    SCHOOL "\",\"parties\":[{\"custody\":true,\"decision\":\"yes\","
+	    "\"role\":\"guardian\"},");
+	assert_has(text, "\"recorded_by\":\"" PERSON "\",\"scope\":[{"
+	    "\"classes\":[\"identity\",\"diagnoses\"],\"itemised\":"
+	    "[\"diagnoses\"],\"recipient\":\"" BUP "\"},{");
+	assert_has(text, "\"v\":1,\"valid_until\":\"2027-06-30\"}");
+	assert_null(strstr(text, "Svensson"));
+	free(text);
+
+	/* Signed as the person; the server's faithful copy verifies. */
+	assert_non_null(body = consent_public(&doc, CONSENT_ID));
+	assert_int_equal(consent_sign(&doc, CONSENT_ID, SCHOOL, PERSON,
+	    t->key_path, NULL, t->person_pem, body, t->err, sizeof(t->err)),
+	    0);
+	a = consent_answer(body);
+	if (consent_verify(a, CONSENT_ID, t->ca.crt, t->ca.crl, &cg, t->err,
+	    sizeof(t->err)))
+		fail_msg("consent_verify: %s", t->err);
+	assert_string_equal(cg.cg_owner, SCHOOL);
+	assert_string_equal(cg.cg_by, PERSON);
+	assert_int_equal(cg.cg_doc.cd_nparties, 3);
+	assert_int_equal(cg.cg_doc.cd_nscope, 2);
+	assert_string_equal(cg.cg_doc.cd_scope[0].cs_unit, BUP);
+	assert_int_equal(cg.cg_doc.cd_scope[0].cs_classes,
+	    REFX_CLASS_BIT(REFX_CLASS_IDENTITY) |
+	    REFX_CLASS_BIT(REFX_CLASS_DIAGNOSES));
+	consent_doc_free(&cg.cg_doc);
+
+	/* Withdrawal is the server's to say: the scope may only shrink. */
+	json_object_set_new(answer_scope(a, BUP), "withdrawn_at",
+	    json_string("2026-11-24T10:00:00Z"));
+	if (consent_verify(a, CONSENT_ID, t->ca.crt, t->ca.crl, &cg, t->err,
+	    sizeof(t->err)))
+		fail_msg("consent_verify: %s", t->err);
+	assert_string_equal(cg.cg_doc.cd_scope[0].cs_withdrawn_at,
+	    "2026-11-24T10:00:00Z");
+	assert_string_equal(cg.cg_doc.cd_scope[1].cs_withdrawn_at, "");
+	consent_doc_free(&cg.cg_doc);
+	json_decref(a);
+
+	/* A scope widened by the server: refused. */
+	a = consent_answer(body);
+	json_array_append_new(json_object_get(answer_scope(a, IFO), "classes"),
+	    json_string("diagnoses"));
+	expect_unsigned(t, a, CONSENT_MISMATCH " (scope of " IFO ")");
+	json_decref(a);
+	a = consent_answer(body);
+	json_array_clear(json_object_get(answer_scope(a, BUP), "itemised"));
+	expect_unsigned(t, a, CONSENT_MISMATCH);
+	json_decref(a);
+	a = consent_answer(body);
+	json_array_append_new(json_object_get(a, "scope"), json_pack(
+	    "{s:s, s:[s], s:[]}", "recipient", "borlange-ifo", "classes",
+	    "identity", "itemised"));
+	expect_unsigned(t, a, CONSENT_MISMATCH);
+	json_decref(a);
+	a = consent_answer(body);
+	json_array_remove(json_object_get(a, "scope"), 0);
+	expect_unsigned(t, a, CONSENT_MISMATCH);
+	json_decref(a);
+
+	/* Parties, date, owner, recorder changed by the server: refused. */
+	a = consent_answer(body);
+	e = json_array_get(json_object_get(a, "parties"), 1);
+	json_object_set_new(e, "custody", json_false());
+	expect_unsigned(t, a, CONSENT_MISMATCH " (parties[1])");
+	json_decref(a);
+	a = consent_answer(body);
+	json_object_set_new(a, "valid_until", json_string("2028-06-30"));
+	expect_unsigned(t, a, CONSENT_MISMATCH " (valid_until)");
+	json_decref(a);
+	a = consent_answer(body);
+	json_object_set_new(a, "recorded_by", json_string("eva.ek"));
+	expect_unsigned(t, a, CONSENT_MISMATCH " (recorded_by)");
+	json_decref(a);
+
+	/* The statement itself widened, without the school's key. */
+	a = consent_answer(body);
+	doc.cd_scope[0].cs_classes |= REFX_CLASS_BIT(REFX_CLASS_DIAGNOSES);
+	free(st);
+	assert_int_equal(consent_statement(&doc, CONSENT_ID, SCHOOL, PERSON,
+	    &st, &len), 0);
+	set_b64(a, "statement", st, len);
+	expect_unsigned(t, a, "does not verify");
+
+	/* ...signed, but under the manifest's context. */
+	assert_int_equal(refx_manifest_sign(t->key_path, NULL, st, len, sig),
+	    0);
+	set_b64(a, "signature", sig, sizeof(sig));
+	expect_unsigned(t, a, "does not verify");
+
+	/* ...signed properly, but not in canonical form. */
+	assert_non_null(text = malloc(len + 1));
+	memcpy(text, st, len);
+	text[len] = ' ';
+	assert_int_equal(refx_sign_ctx(t->key_path, NULL,
+	    REFX_CONSENT_CONTEXT, (uint8_t *)text, len + 1, sig), 0);
+	set_b64(a, "statement", (uint8_t *)text, len + 1);
+	set_b64(a, "signature", sig, sizeof(sig));
+	expect_unsigned(t, a, "canonical");
+	free(text);
+	json_decref(a);
+
+	/* No statement; another consent's; a certificate of another CA. */
+	a = consent_answer(body);
+	json_object_del(a, "statement");
+	expect_unsigned(t, a, "no statement signed by the school");
+	json_decref(a);
+	a = consent_answer(body);
+	assert_int_equal(consent_verify(a, "ffeeddccbbaa99887766554433221100",
+	    t->ca.crt, t->ca.crl, &cg, t->err, sizeof(t->err)), -1);
+	assert_has(t->err, "another consent");
+	assert_int_equal(consent_verify(a, CONSENT_ID, t->other.crt,
+	    t->other.crl, &cg, t->err, sizeof(t->err)), -1);
+	assert_has(t->err, "the signer's certificate");
+	json_decref(a);
+
+	free(st);
+	json_decref(body);
+	consent_doc_free(&doc);
+}
+
 int
 main(void)
 {
@@ -1290,6 +1497,7 @@ main(void)
 		T(test_consent_parties),
 		T(test_consent_public_roundtrip),
 		T(test_consent_seal),
+		T(test_consent_statement),
 		T(test_allowed),
 		T(test_manifest),
 		T(test_packet_roundtrip),

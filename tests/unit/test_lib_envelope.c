@@ -761,6 +761,38 @@ sign_libsodium_interop(void **state)
 }
 
 static void
+sign_contexts_are_separate(void **state)
+{
+	struct test_context *tc = *state;
+	const uint8_t *m = (const uint8_t *)MANIFEST;
+	size_t n = strlen(MANIFEST);
+	uint8_t sig[64];
+
+	/* A consent statement signature is not a manifest signature. */
+	assert_int_equal(refx_sign_ctx(tc->keya, NULL, REFX_CONSENT_CONTEXT,
+	    m, n, sig), 0);
+	assert_int_equal(refx_verify_ctx(tc->certa, REFX_CONSENT_CONTEXT, m,
+	    n, sig), REFX_OK);
+	assert_int_equal(refx_manifest_verify(tc->certa, m, n, sig),
+	    REFX_ECRYPTO);
+	assert_int_equal(refx_verify_ctx(tc->certa, "refx-manifest-v1", m, n,
+	    sig), REFX_ECRYPTO);
+
+	/* Nor the other way round. */
+	assert_int_equal(refx_manifest_sign(tc->keya, NULL, m, n, sig), 0);
+	assert_int_equal(refx_verify_ctx(tc->certa, "refx-manifest-v1", m, n,
+	    sig), REFX_OK);
+	assert_int_equal(refx_verify_ctx(tc->certa, REFX_CONSENT_CONTEXT, m,
+	    n, sig), REFX_ECRYPTO);
+
+	/* No context, or an empty one: refused. */
+	assert_int_equal(refx_sign_ctx(tc->keya, NULL, NULL, m, n, sig), -1);
+	assert_int_equal(refx_sign_ctx(tc->keya, NULL, "", m, n, sig), -1);
+	assert_int_equal(refx_verify_ctx(tc->certa, NULL, m, n, sig),
+	    REFX_ECRYPTO);
+}
+
+static void
 sign_key_files(void **state)
 {
 	struct test_context *tc = *state;
@@ -1124,6 +1156,7 @@ main(void)
 		T(sign_round_trip),
 		T(sign_tampering_fails),
 		T(sign_libsodium_interop),
+		T(sign_contexts_are_separate),
 		T(sign_key_files),
 		T(unitkey_pkcs8),
 		T(unitkey_mode_refused),
