@@ -169,6 +169,13 @@ int cmd_settings(struct cmd_ctx *) __attribute__((warn_unused_result));
  * failure in plain words (the server's own message for HTTP errors) and
  * return its sysexits(3) code, with ${out} NULL.
  */
+/**
+ * cmd_state_dir(sub, buf, len): The folder for refx's own state named
+ * ${sub}: $XDG_STATE_HOME/refx/${sub}, else ~/.local/state/refx/${sub}.
+ * Return 0, or -1 without a home or if it does not fit.
+ */
+int cmd_state_dir(const char *, char *, size_t);
+
 int cmd_call(struct cmd_ctx *, enum net_method, const char *,
     struct json_t *, size_t, struct json_t **)
     __attribute__((warn_unused_result));

@@ -692,23 +692,8 @@ done:
 static int
 state_dir_default(char *buf, size_t len)
 {
-	const char *env, *home;
-	struct passwd pw, *pwp;
-	char pwbuf[4096];
-	int n;
 
-	if ((env = getenv("XDG_STATE_HOME")) != NULL && env[0] == '/') {
-		n = snprintf(buf, len, "%s/refx/audit", env);
-		return (n < 0 || (size_t)n >= len ? -1 : 0);
-	}
-	if ((home = getenv("HOME")) == NULL || home[0] != '/') {
-		if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) ||
-		    pwp == NULL || pw.pw_dir == NULL || pw.pw_dir[0] != '/')
-			return (-1);
-		home = pw.pw_dir;
-	}
-	n = snprintf(buf, len, "%s/.local/state/refx/audit", home);
-	return (n < 0 || (size_t)n >= len ? -1 : 0);
+	return (cmd_state_dir("audit", buf, len));
 }
 
 /*

@@ -1,7 +1,9 @@
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sysexits.h>
 
 #include <jansson.h>
@@ -339,4 +341,31 @@ cmd_print_json(json_t *obj)
 		return (EX_OSERR);
 	}
 	return (EX_OK);
+}
+
+/**
+ * cmd_state_dir(sub, buf, len): The folder for refx's own state named
+ * ${sub}: $XDG_STATE_HOME/refx/${sub}, else ~/.local/state/refx/${sub}.
+ * Return 0, or -1 without a home or if it does not fit.
+ */
+int
+cmd_state_dir(const char *sub, char *buf, size_t len)
+{
+	const char *env, *home;
+	struct passwd pw, *pwp;
+	char pwbuf[4096];
+	int n;
+
+	if ((env = getenv("XDG_STATE_HOME")) != NULL && env[0] == '/') {
+		n = snprintf(buf, len, "%s/refx/%s", env, sub);
+		return (n < 0 || (size_t)n >= len ? -1 : 0);
+	}
+	if ((home = getenv("HOME")) == NULL || home[0] != '/') {
+		if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) ||
+		    pwp == NULL || pw.pw_dir == NULL || pw.pw_dir[0] != '/')
+			return (-1);
+		home = pw.pw_dir;
+	}
+	n = snprintf(buf, len, "%s/.local/state/refx/%s", home, sub);
+	return (n < 0 || (size_t)n >= len ? -1 : 0);
 }

@@ -4,6 +4,7 @@
  */
 #include <limits.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <jansson.h>
 
 #include "refx/cert.h"
+#include "refx/file.h"
 #include "refx/identity.h"
 #include "refx/log.h"
 #include "refx/secret.h"
@@ -28,6 +30,58 @@
 #define PEM_BEGIN	"-----BEGIN CERTIFICATE-----"
 #define CRL_BEGIN	"-----BEGIN X509 CRL-----"
 
+
+/*
+ * Refuse a CRL older than the newest this user has seen from the
+ * exchange: the CRL comes through the server, which could otherwise
+ * replay an old (still unexpired) one to hide a revocation.  The highest
+ * CRL number is kept per CA in the state folder, updated atomically.
+ */
+static int
+crl_not_older(struct directory *d, char *err, size_t errlen)
+{
+	char dir[4096], path[4200], hex[2 * REFX_FINGERPRINT_LEN + 1];
+	char text[32];
+	uint8_t fp[REFX_FINGERPRINT_LEN], *old = NULL;
+	uint64_t number, seen = 0;
+	const char *why;
+	size_t len;
+	int n;
+
+	if (refx_crl_check(d->d_ca, d->d_crl, &number, &why) != REFX_OK) {
+		snprintf(err, errlen, "directory: %s", why);
+		return (-1);
+	}
+	if (refx_cert_fingerprint(d->d_ca, fp) ||
+	    cmd_state_dir("crl", dir, sizeof(dir)))
+		return (0);		/* no place to remember: check only */
+	refx_hex(hex, sizeof(hex), fp, sizeof(fp));
+	snprintf(path, sizeof(path), "%s/%.16s", dir, hex);
+	if (refx_file_read(path, sizeof(text) - 1, &old, &len) == 0) {
+		char *end;
+
+		errno = 0;
+		seen = strtoull((char *)old, &end, 10);
+		if (errno || end == (char *)old || (*end != '\n' &&
+		    *end != '\0'))
+			seen = 0;
+		free(old);
+	}
+	if (number < seen) {
+		snprintf(err, errlen, "directory: the server sent an older CRL "
+		    "(number %llu) than one already seen (%llu): refusing, "
+		    "a revocation may be hidden", (unsigned long long)number,
+		    (unsigned long long)seen);
+		return (-1);
+	}
+	if (number > seen && refx_mkdir_p(dir, 0700) == 0) {
+		n = snprintf(text, sizeof(text), "%llu\n",
+		    (unsigned long long)number);
+		if (refx_file_write(path, text, (size_t)n, 0600, 0))
+			log_warn("%s", path);
+	}
+	return (0);
+}
 
 /* Mark ${u} unusable with a reason. */
 static void __attribute__((format(printf, 2, 3)))
@@ -161,6 +215,8 @@ directory_parse(json_t *root, const char *ca_path, char *err, size_t errlen)
 		    "parsed");
 		goto err1;
 	}
+	if (crl_not_older(d, err, errlen))
+		goto err1;
 
 	/* Every unit, each id once. */
 	units = json_object_get(root, "units");

@@ -640,3 +640,41 @@ refx_cert_audit_log(struct x509_st *cert, char *origin, size_t originlen,
 	}
 	return (REFX_OK);
 }
+
+/** refx_crl_check(ca, crl, number, why): Signature and number of a CRL. */
+enum refx_err
+refx_crl_check(struct x509_st *ca, struct X509_crl_st *crl, uint64_t *number,
+    const char **why)
+{
+	ASN1_INTEGER *n;
+	EVP_PKEY *key;
+	uint64_t v;
+	int ok;
+
+	if (ca == NULL || crl == NULL || (key = X509_get0_pubkey(ca)) == NULL) {
+		*why = "no CA or CRL";
+		return (REFX_ECRYPTO);
+	}
+	if (X509_CRL_verify(crl, key) != 1 ||
+	    X509_NAME_cmp(X509_CRL_get_issuer(crl),
+	    X509_get_subject_name(ca)) != 0) {
+		ERR_clear_error();
+		*why = "CRL not signed by this exchange's CA";
+		return (REFX_ECRYPTO);
+	}
+	if ((n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL)) ==
+	    NULL) {
+		ERR_clear_error();
+		*why = "CRL has no CRL number";
+		return (REFX_ECRYPTO);
+	}
+	ok = ASN1_INTEGER_get_uint64(&v, n);
+	ASN1_INTEGER_free(n);
+	ERR_clear_error();
+	if (ok != 1) {
+		*why = "CRL number unreadable";
+		return (REFX_ECRYPTO);
+	}
+	*number = v;
+	return (REFX_OK);
+}

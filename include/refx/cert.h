@@ -63,6 +63,14 @@ void refx_cert_free(struct x509_st *);
 /** refx_crl_parse_pem(pem, len): Parse one PEM CRL.  Return it or NULL. */
 struct X509_crl_st *refx_crl_parse_pem(const uint8_t *, size_t);
 
+/**
+ * refx_crl_check(ca, crl, number, why): Check that ${crl} is signed by
+ * ${ca} and return its CRL number in ${number}, so that a client can
+ * refuse a CRL older than one it has seen.  REFX_OK or REFX_ECRYPTO.
+ */
+enum refx_err refx_crl_check(struct x509_st *, struct X509_crl_st *,
+    uint64_t *, const char **);
+
 /** refx_crl_read(path): Read a PEM CRL file.  Return it or NULL. */
 struct X509_crl_st *refx_crl_read(const char *);
 

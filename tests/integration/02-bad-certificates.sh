@@ -88,6 +88,7 @@ check "lost laptop works before revocation" \
     sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' \
     --cacert $T/pki/ca.crt --cert $U/lost.laptop.crt \
     --key $U/lost.laptop.key $(URL)/v1/whoami)\" = 200"
+cp "$T/pki/crl.pem" "$T/crl-before.pem"
 pki revoke lost.laptop --reason keyCompromise >/dev/null
 check "revoked serial is in the new CRL" \
     sh -c "openssl crl -in $T/pki/crl.pem -noout -text | grep -qi \
@@ -104,6 +105,22 @@ refused "revoked certificate (after SIGHUP)" --cert "$U/lost.laptop.crt" \
     --key "$U/lost.laptop.key"
 check "log says why: revoked" grep -q "certificate revoked" "$T/refxd.log"
 check "no handler ran for the revoked client" test "$before" = "$(handled)"
+
+# A server cannot hide the revocation from clients by going back to the
+# older CRL: the CLI remembers the newest CRL number it has seen.
+as anna.berg directory >"$T/dir.out" 2>&1
+check "the CLI accepts the new CRL (rc=$?)" grep -q dalarna-bup "$T/dir.out"
+cp "$T/crl-before.pem" "$T/pki/crl.pem"
+chmod 644 "$T/pki/crl.pem"
+kill -HUP "$SERVER_PID"
+i=0
+while [ "$(grep -c "CRL reloaded" "$T/refxd.log")" -lt 2 ] && [ $i -lt 50 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+as anna.berg directory >"$T/dir.out" 2>&1
+rc=$?
+check "the CLI refuses an older CRL served later (rc=$rc)" \
+    sh -c "test $rc != 0 && grep -q 'older CRL' $T/dir.out"
 
 # Others are unaffected.
 code=$(curl_as "$U/anna.berg.crt" "$U/anna.berg.key" /v1/whoami)

@@ -16,6 +16,9 @@ PKI="$BIN/refx-pki"
 T=$(mktemp -d /tmp/refx-test.XXXXXX)
 # refxd drops to 'nobody' when run as root: it must reach its files.
 chmod 755 "$T"
+# The CLI's own state (CRL numbers seen, audit checkpoints) stays here.
+XDG_STATE_HOME="$T/state"
+export XDG_STATE_HOME
 SERVER_PID=""
 NCHECK=0
 NFAIL=0
