@@ -156,6 +156,8 @@ setup(void **state)
 	ca_setup(&t->ca, "Test", t->now);
 	ca_setup(&t->other, "Elsewhere", t->now);
 	snprintf(t->ca_path, sizeof(t->ca_path), "%s/ca.crt", t->dir);
+	/* The CLI's state (CRL numbers seen) stays in the test's folder. */
+	assert_int_equal(setenv("XDG_STATE_HOME", t->dir, 1), 0);
 	assert_int_equal(ca_cert_write(t->ca_path, t->ca.crt, 0), 0);
 
 	/* The sender: a submitter at the school, key in a file. */
@@ -1162,14 +1164,28 @@ test_directory(void **state)
 	assert_int_not_equal(directory_usable(d, "nowhere", &u), 0);
 	directory_free(d);
 
-	/* A CRL from another CA makes every unit unusable. */
+	/* A CRL from another CA makes the whole directory unusable. */
 	crl = crl_pem(t->other.crl);
 	json_object_set_new(root, "crl", json_string(crl));
 	free(crl);
-	assert_non_null(d = directory_parse(root, t->ca_path, t->err,
+	assert_null(directory_parse(root, t->ca_path, t->err,
 	    sizeof(t->err)));
-	assert_false(directory_get(d, IFO)->du_ok);
-	directory_free(d);
+	assert_has(t->err, "CRL not signed by this exchange's CA");
+
+	/* An older CRL (number 1) than the one seen (2) is refused. */
+	crl = crl_pem(t->ca.crl);
+	json_object_set_new(root, "crl", json_string(crl));
+	free(crl);
+	assert_null(directory_parse(root, t->ca_path, t->err,
+	    sizeof(t->err)));
+	assert_has(t->err, "older CRL");
+	{
+		char fresh[160];
+
+		/* The rest uses the older CRL with a state that never saw 2. */
+		snprintf(fresh, sizeof(fresh), "%s/fresh", t->dir);
+		assert_int_equal(setenv("XDG_STATE_HOME", fresh, 1), 0);
+	}
 
 	/* Malformed: a duplicate id. */
 	json_array_append(units, json_array_get(units, 0));
