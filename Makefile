@@ -194,7 +194,7 @@ install-deps:
 	./scripts/install-deps.sh
 
 run-tests: test-bins
-	BUILD=$(BUILD) ./tests/run.sh
+	BUILD=$(BUILD) UNIT_TESTS="$(UNIT_TESTS)" ./tests/run.sh
 
 check: install-deps
 	$(MAKE) run-tests
