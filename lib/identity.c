@@ -306,3 +306,32 @@ refx_identity_from_subject(const char *o, const char *kind, const char *ou,
 	copy(id->id_name, sizeof(id->id_name), cn);
 	return (REFX_OK);
 }
+
+/**
+ * refx_quotable(s): ${s} itself if it is 1-40 of [A-Za-z0-9._-] and so
+ * safe to quote in an error message that may reach a terminal, a log or
+ * a JSON answer (never cut inside a character); else "(unprintable)".
+ */
+const char *
+refx_quotable(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > REFX_QUOTE_MAX)
+		return ("(unprintable)");
+	for (i = 0; i < n; i++)
+		if (!(is_lower_alnum(s[i]) || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return ("(unprintable)");
+	return (s);
+}
+
+/** refx_ascii_scrub(s): Replace every byte outside printable ASCII with '?'. */
+void
+refx_ascii_scrub(char *s)
+{
+
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}

@@ -6,12 +6,12 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "refx/identity.h"
 #include "refx/policy.h"
 
 #define POLICY_DOCUMENT	"refx-policy"
 #define VERSION_MAX	64	/* bytes of "version" */
 #define REF_MAX		1024	/* bytes of a legal reference */
-#define KEY_SHOW_MAX	40	/* longest key quoted in a message */
 
 /* One cell of the matrix: the rule and its legal reference. */
 struct cell {
@@ -59,32 +59,6 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 	return (-1);
 }
 
-/* Make ${key}, from the input, safe to quote in a message. */
-static const char *
-show_key(const char *key)
-{
-	size_t i, n = strlen(key);
-
-	if (n == 0 || n > KEY_SHOW_MAX)
-		return ("(unprintable)");
-	for (i = 0; i < n; i++)
-		if (!((key[i] >= 'a' && key[i] <= 'z') ||
-		    (key[i] >= 'A' && key[i] <= 'Z') ||
-		    (key[i] >= '0' && key[i] <= '9') ||
-		    key[i] == '_' || key[i] == '-' || key[i] == '.'))
-			return ("(unprintable)");
-	return (key);
-}
-
-/* Replace every byte outside printable ASCII in ${s} with '?'. */
-static void
-sanitize(char *s)
-{
-
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			*s = '?';
-}
 
 /* Check that every key of object ${v} is in ${keys}. */
 static int
@@ -101,10 +75,10 @@ known_keys(json_t *v, const char *const *keys, size_t nkeys,
 				break;
 		if (i == nkeys && path[0] == '\0')
 			return (fail(err, errlen, "%s: unknown key",
-			    show_key(key)));
+			    refx_quotable(key)));
 		if (i == nkeys)
 			return (fail(err, errlen, "%s.%s: unknown key", path,
-			    show_key(key)));
+			    refx_quotable(key)));
 	}
 	return (0);
 }
@@ -165,7 +139,7 @@ parse_cell(struct cell *c, json_t *v, const char *path, char *err,
 	if (s == NULL || i == NRULES)
 		return (fail(err, errlen, "%s.rule: unknown rule '%s' (never, "
 		    "consent, itemised or concern)", path,
-		    s != NULL ? show_key(s) : "(not a string)"));
+		    s != NULL ? refx_quotable(s) : "(not a string)"));
 	c->c_rule = (enum refx_rule)i;
 	n = snprintf(sub, sizeof(sub), "%s.ref", path);
 	if (n < 0 || (size_t)n >= sizeof(sub))
@@ -194,14 +168,14 @@ parse_rules(struct refx_policy *p, json_t *v, char *err, size_t errlen)
 	json_object_foreach(v, ckey, row) {
 		if (refx_class_parse(ckey, &c))
 			return (fail(err, errlen, "rules.%s: unknown class",
-			    show_key(ckey)));
+			    refx_quotable(ckey)));
 		if (!json_is_object(row))
 			return (fail(err, errlen, "rules.%s: must be an object",
 			    ckey));
 		json_object_foreach(row, kkey, cv) {
 			if (refx_kind_parse(kkey, &k))
 				return (fail(err, errlen, "rules.%s.%s: "
-				    "unknown kind", ckey, show_key(kkey)));
+				    "unknown kind", ckey, refx_quotable(kkey)));
 			n = snprintf(path, sizeof(path), "rules.%s.%s", ckey,
 			    kkey);
 			if (n < 0 || (size_t)n >= sizeof(path))
@@ -295,7 +269,7 @@ parse_version(struct refx_policy *p, json_t *v, char *err, size_t errlen)
 		return (fail(err, errlen, "version: missing"));
 	s = json_string_value(v);
 	if (s == NULL || strlen(s) > VERSION_MAX ||
-	    strcmp(show_key(s), s) != 0)
+	    strcmp(refx_quotable(s), s) != 0)
 		return (fail(err, errlen, "version: must be 1-%d of "
 		    "[A-Za-z0-9._-]", VERSION_MAX));
 	if ((p->p_version = strdup(s)) == NULL)
@@ -337,7 +311,7 @@ refx_policy_parse(const uint8_t *json, size_t len, char *err, size_t errlen)
 	}
 	if ((root = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES,
 	    &je)) == NULL) {
-		sanitize(je.text);
+		refx_ascii_scrub(je.text);
 		fail(err, errlen, "policy: invalid JSON at line %d column %d: "
 		    "%s", je.line, je.column, je.text);
 		goto err1;

@@ -48,7 +48,6 @@ static const struct {
 #define ATTACHMENT_PREFIX	"attachment-"
 #define DEFAULT_MEDIA_TYPE	"application/octet-stream"
 #define PATH_LEN		160	/* "fields.guardian_contacts[3].name" */
-#define KEY_SHOW_MAX		40	/* longest key quoted in a message */
 
 /* --- The compiled schema: validation tables ----------------------------- */
 
@@ -174,35 +173,6 @@ index_path(char *out, size_t outlen, const char *path, size_t i)
 	return (0);
 }
 
-/*
- * Make ${key} safe to quote in a message: keys come from the input, and
- * a message may reach a terminal or a log line.
- */
-static const char *
-show_key(const char *key)
-{
-	size_t i, n = strlen(key);
-
-	if (n == 0 || n > KEY_SHOW_MAX)
-		return ("(unprintable)");
-	for (i = 0; i < n; i++)
-		if (!((key[i] >= 'a' && key[i] <= 'z') ||
-		    (key[i] >= 'A' && key[i] <= 'Z') ||
-		    (key[i] >= '0' && key[i] <= '9') ||
-		    key[i] == '_' || key[i] == '-' || key[i] == '.'))
-			return ("(unprintable)");
-	return (key);
-}
-
-/* Replace every byte outside printable ASCII in ${s} with '?'. */
-static void
-sanitize(char *s)
-{
-
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			*s = '?';
-}
 
 /* --- Text ---------------------------------------------------------------- */
 
@@ -623,7 +593,7 @@ load_object(json_t *j, const char *path, struct snode *n)
 	i = 0;
 	json_object_foreach(props, key, pj) {
 		if (strlen(key) > PROP_NAME_MAX ||
-		    strcmp(show_key(key), key) != 0)
+		    strcmp(refx_quotable(key), key) != 0)
 			return (schema_fail("%s.properties: bad name", path));
 		memcpy(sch.s_nodes[n->n_props + i].n_name, key,
 		    strlen(key) + 1);
@@ -702,7 +672,7 @@ load_node(json_t *j, const char *path, size_t idx, enum sctx ctx)
 		    (strcmp(key, "required") == 0 && ctx != CTX_FIELD &&
 		    ctx != CTX_PROP))
 			return (schema_fail("%s: unexpected keyword '%s'", path,
-			    show_key(key)));
+			    refx_quotable(key)));
 	}
 	if (load_bool(j, path, "required", &n->n_required) ||
 	    load_bool(j, path, "multiline", &n->n_multiline) ||
@@ -760,7 +730,7 @@ load_fields(json_t *fields)
 	json_object_foreach(fields, key, fj) {
 		if (refx_class_parse(key, &c))
 			return (schema_fail("fields.%s: not a class",
-			    show_key(key)));
+			    refx_quotable(key)));
 		if (join(sub, sizeof(sub), "fields", ".", key))
 			return (schema_fail("fields: path too long"));
 		/* The field name is the class name. */
@@ -812,7 +782,7 @@ schema_load(void)
 			if (strcmp(key, top[i]) == 0)
 				break;
 		if (i == sizeof(top) / sizeof(top[0])) {
-			schema_fail("unknown key '%s'", show_key(key));
+			schema_fail("unknown key '%s'", refx_quotable(key));
 			goto err1;
 		}
 	}
@@ -1031,7 +1001,7 @@ validate_object(const struct snode *n, json_t *v, const char *path,
 	json_object_foreach(v, key, pv)
 		if (prop_find(n, key) == NONE)
 			return (fail(err, errlen, "%s.%s: unknown field", path,
-			    show_key(key)));
+			    refx_quotable(key)));
 	for (i = 0; i < n->n_nprops; i++) {
 		p = &sch.s_nodes[n->n_props + i];
 		if ((pv = json_object_get(v, p->n_name)) == NULL) {
@@ -1187,7 +1157,7 @@ refx_field_validate(const char *name, enum refx_class cls,
 		    sodium_base64_VARIANT_ORIGINAL) + 2 * REFX_DRAFT_MAX;
 	} else {
 		fail(err, errlen, "%s: unknown field for class '%s'",
-		    show_key(name), classes[cls].name);
+		    refx_quotable(name), classes[cls].name);
 		goto err0;
 	}
 	if (len > max) {
@@ -1197,7 +1167,7 @@ refx_field_validate(const char *name, enum refx_class cls,
 
 	if ((v = json_loadb((const char *)value, len, JSON_DECODE_ANY |
 	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je)) == NULL) {
-		sanitize(je.text);
+		refx_ascii_scrub(je.text);
 		fail(err, errlen, "%s: invalid JSON at column %d: %s", name,
 		    je.column, je.text);
 		goto err0;
@@ -1277,10 +1247,10 @@ known_keys(json_t *v, const char *const *keys, size_t nkeys,
 				break;
 		if (i == nkeys && path[0] == '\0')
 			return (fail(err, errlen, "%s: unknown key",
-			    show_key(key)));
+			    refx_quotable(key)));
 		if (i == nkeys)
 			return (fail(err, errlen, "%s.%s: unknown key", path,
-			    show_key(key)));
+			    refx_quotable(key)));
 	}
 	return (0);
 }
@@ -1337,7 +1307,7 @@ parse_fields(struct refx_draft *d, json_t *v, char *err, size_t errlen)
 	json_object_foreach(v, key, fv)
 		if (refx_class_parse(key, &c))
 			return (fail(err, errlen, "fields.%s: unknown field",
-			    show_key(key)));
+			    refx_quotable(key)));
 	for (i = 0; i < REFX_CLASS_COUNT; i++) {
 		n = &sch.s_nodes[sch.s_field[i]];
 		if (n->n_required && json_object_get(v, n->n_name) == NULL)
@@ -1634,7 +1604,7 @@ refx_draft_parse(const uint8_t *json, size_t len, const char *basedir,
 	 */
 	if ((root = json_loadb((const char *)json, len,
 	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je)) == NULL) {
-		sanitize(je.text);
+		refx_ascii_scrub(je.text);
 		fail(err, errlen, "draft: invalid JSON at line %d column %d: "
 		    "%s", je.line, je.column, je.text);
 		goto err1;

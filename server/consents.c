@@ -54,23 +54,6 @@ json_str(struct request *rq, json_t *obj, const char *key, size_t max,
 	return (json_string_value(v));
 }
 
-/*
- * A peer's key or id fit to quote in an error message: short printable
- * ASCII as is, anything else replaced (a cut inside a UTF-8 character
- * would make the JSON error itself unencodable).
- */
-static const char *
-printable(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 40)
-		return ("(not shown)");
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return ("(not shown)");
-	return (s);
-}
 
 /** json_only_keys(rq, obj, allowed, what): Refuse unknown members. */
 int
@@ -91,7 +74,7 @@ json_only_keys(struct request *rq, json_t *obj, const char *const *allowed,
 				break;
 		if (allowed[i] == NULL) {
 			request_fail(rq, REFX_EINVAL, "%s: unknown member '%s'",
-			    what, printable(key));
+			    what, refx_quotable(key));
 			return (-1);
 		}
 	}
@@ -553,7 +536,7 @@ store_sealed(struct request *rq, struct store_tx *tx, const char *id,
 		if (i == nsc && strcmp(unit, rq->rq_who->id_agency) != 0)
 			return (request_fail(rq, REFX_EINVAL,
 			    "sealed.envelopes: '%s' is neither the owner "
-			    "nor a recipient", printable(unit)));
+			    "nor a recipient", refx_quotable(unit)));
 		if ((b = sealed_value(rq, v, "sealed.envelopes", &len)) == NULL)
 			return (REFX_EINVAL);
 		err = store_run(tx, "INSERT INTO consent_envelopes (consent_id, "
@@ -636,7 +619,7 @@ same_scope(struct request *rq, json_t *arr, const struct scope *sc,
 				break;
 		if (j == nsc || (seen & (1u << j))) {
 			request_fail(rq, REFX_EINVAL, "%s.recipient: '%s' is "
-			    "not (or twice) in scope", what, printable(unit));
+			    "not (or twice) in scope", what, refx_quotable(unit));
 			return (0);
 		}
 		seen |= 1u << j;

@@ -105,6 +105,18 @@ size_t refx_utf8_decode(const unsigned char *, size_t, unsigned long *);
  */
 int refx_char_forbidden(unsigned long);
 
+#define REFX_QUOTE_MAX	40	/* longest peer string quoted in a message */
+
+/**
+ * refx_quotable(s): ${s} itself if it is 1-40 of [A-Za-z0-9._-] and so
+ * safe to quote in an error message that may reach a terminal, a log or
+ * a JSON answer (never cut inside a character); else "(unprintable)".
+ */
+const char *refx_quotable(const char *);
+
+/** refx_ascii_scrub(s): Replace every byte outside printable ASCII with '?'. */
+void refx_ascii_scrub(char *);
+
 /**
  * refx_name_valid(s): Return 1 if ${s} is 1-128 bytes of well-formed
  * UTF-8 with no control, line-separator or bidirectional-override

@@ -158,6 +158,22 @@ identity_from_subject(void **state)
 	assert_non_null(strstr(why, "name"));
 }
 
+static void
+quoting_peer_strings(void **state)
+{
+	char s[] = "a\x1b[31m\xc3\xa5z";
+
+	(void)state;
+	assert_string_equal(refx_quotable("dalarna-bup"), "dalarna-bup");
+	assert_string_equal(refx_quotable("Bad Key"), "(unprintable)");
+	assert_string_equal(refx_quotable("x\xe2\x80\xaey"), "(unprintable)");
+	assert_string_equal(refx_quotable(""), "(unprintable)");
+	assert_string_equal(refx_quotable(
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), "(unprintable)");
+	refx_ascii_scrub(s);
+	assert_string_equal(s, "a?[31m??z");
+}
+
 int
 main(void)
 {
@@ -168,6 +184,7 @@ main(void)
 		cmocka_unit_test(names_reject_forgery_characters),
 		cmocka_unit_test(person_id_from_name),
 		cmocka_unit_test(identity_from_subject),
+		cmocka_unit_test(quoting_peer_strings),
 	};
 
 	return (cmocka_run_group_tests_name("identity", tests, NULL, NULL));
