@@ -77,6 +77,43 @@ code=$(curl_as "$T/pki/users/anna.berg.crt" "$T/pki/users/anna.berg.key" \
     "/v1/../v1/whoami" --path-as-is)
 check "path traversal does not reach a handler ($code)" test "$code" = 404
 
+# refx-pki list shows what was issued.
+pki list >"$T/list.out" 2>&1
+check "refx-pki list shows people and units" \
+    sh -c "grep -q anna.berg $T/list.out && grep -q dalarna-bup $T/list.out"
+
+# A passphrase-protected person key works with its passphrase only.
+printf 'hemligt lösenord\n' >"$T/pp"
+chmod 600 "$T/pp"
+pki user add --agency dalarna-bup --role caseworker --name "Pia Pass" \
+    --id pia.pass --passphrase-file "$T/pp" >/dev/null
+check "the protected key file is encrypted" \
+    grep -q "ENCRYPTED PRIVATE KEY" "$T/pki/users/pia.pass.key"
+as pia.pass --passphrase-file "$T/pp" whoami >"$T/pp.out" 2>&1
+check "whoami with the key's passphrase" grep -q pia.pass "$T/pp.out"
+as pia.pass whoami >"$T/pp.out" 2>&1
+rc=$?
+check "without the passphrase: exit 78 (rc=$rc)" test "$rc" = 78
+
+# --help everywhere, and an unreachable server explained.
+helps=0
+for c in whoami health directory "policy show" "consent record" \
+    "consent list" "consent show" "consent withdraw" "referral submit" \
+    "referral list" "referral pull" "referral receipts" "key protect" \
+    "audit list" "audit export" "audit verify" "audit keygen"; do
+	# shellcheck disable=SC2086
+	"$REFX" $c --help >/dev/null 2>&1 || { helps=1; diag "no --help: $c"; }
+done
+check "every command answers --help" test "$helps" = 0
+"$PKI" --help >/dev/null 2>&1 && "$REFXD" --help >/dev/null 2>&1
+check "refx-pki and refxd answer --help" test $? -le 64
+REFX_CONFIG="$T/none.ini" "$REFX" --server https://127.0.0.1:9 \
+    --ca "$T/pki/ca.crt" --cert "$T/pki/users/anna.berg.crt" \
+    --key "$T/pki/users/anna.berg.key" whoami >"$T/un.out" 2>&1
+rc=$?
+check "an unreachable server: exit 69, said so (rc=$rc)" \
+    sh -c "test $rc = 69 && grep -qi unreachable $T/un.out"
+
 stop_server
 check "SIGTERM stops refxd with exit 0" test "$SERVER_RC" = 0
 check "refxd logged its stop" grep -q "stopped" "$T/refxd.log"

@@ -84,4 +84,14 @@ wait $holders
 code=$(curl_as "$C" "$K" /v1/whoami)
 check "admitted again once the others closed ($code)" test "$code" = 200
 stop_server
+
+# Idle timeout: a connection that says nothing is closed by the server.
+sed -i 's/^idle_timeout = .*/idle_timeout = 2/' "$T/refxd.ini"
+check "refxd restarts with a 2 s idle timeout" start_server
+( sleep 10 ) | timeout 8 openssl s_client -quiet -connect "127.0.0.1:$PORT" \
+    -CAfile "$T/pki/ca.crt" -cert "$C" -key "$K" >/dev/null 2>&1
+rc=$?
+check "an idle connection is closed by the server, not by our timeout (rc=$rc)" \
+    test "$rc" != 124
+stop_server
 finish

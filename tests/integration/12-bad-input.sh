@@ -91,5 +91,41 @@ as bjorn.akesson --unit-key "$KEYS/dalarna-bup.key" referral pull "$RID" \
 rc=$?
 check "withdrawn consent: the pull is refused with the reason (rc=$rc)" \
     sh -c "test $rc = 77 && grep -q withdrawn $T/pull.out"
+# A pupil judged mature who says no: recorded, but not valid.
+jq '.parties[2].decision = "no"' "$T/consent.json" >"$T/pupil-no.json"
+as sara.lind --json consent record "$T/pupil-no.json" >"$T/pn.json" \
+    2>"$T/pn.err"
+check "a mature pupil's no makes the consent invalid" \
+    sh -c "jq -e '.valid == false' $T/pn.json >/dev/null && grep -q pupil $T/pn.json"
+
+# A supervisor's auditor sees every log's size and checkpoint, no entries.
+stop_server
+pki agency add ivo-tillsyn --kind supervisor --name "IVO tillsyn" >/dev/null
+pki user add --agency ivo-tillsyn --role auditor --name "Sven Tillsyn" \
+    --id sven.tillsyn >/dev/null
+start_server >/dev/null
+curl_as "$U/sven.tillsyn.crt" "$U/sven.tillsyn.key" /v1/audit/logs >/dev/null
+check "the supervisor lists every unit's log" test "$(jq '[.logs[] |
+    select(.unit == "dalarna-bup" or .unit == "ludvika-school-1")] | length' \
+    "$T/curl.out")" = 2
+code=$(curl_as "$U/sven.tillsyn.crt" "$U/sven.tillsyn.key" \
+    /v1/audit/logs/ludvika-school-1)
+check "...and sees its size but no entries ($code)" test "$code" = 200 -a \
+    "$(jq '.entries | length' "$T/curl.out")" = 0 -a \
+    "$(jq .size "$T/curl.out")" -gt 0
+
+# An auditor countersigns a verified checkpoint; a copy of the exchange
+# rolled back is then caught by anyone holding the cosigned note.
+as karin.ek audit keygen "$T/witness.key" >/dev/null 2>&1
+as karin.ek audit verify --state-dir "$T/st" --cosign "$T/witness.key" \
+    >"$T/cos.out" 2>&1
+cos=$(ls "$T"/st/*.cosigned 2>/dev/null | head -1)
+check "verify --cosign writes a cosigned checkpoint" \
+    test -n "$cos" -a -s "$cos"
+for i in 1 2 3; do as karin.ek whoami >/dev/null 2>&1; done
+as karin.ek audit verify --state-dir "$T/st2" --cosigned "$cos" \
+    >"$T/cos2.out" 2>&1
+check "a later, consistent log verifies against the cosigned note (rc=$?)" \
+    grep -q OK "$T/cos2.out"
 stop_server
 finish
