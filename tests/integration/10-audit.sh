@@ -156,6 +156,26 @@ for who in olle.revisor bodil.granskare; do
 	check "$who verifies its unit's log online (rc=$?)" grep -q OK "$T/v.out"
 done
 
+# --- a long log: a progress line on a terminal, none in a pipe ------------
+: >"$T/many.cfg"
+i=0
+while [ $i -lt 1100 ]; do
+	echo "url = \"$(URL)/v1/whoami\"" >>"$T/many.cfg"
+	echo "output = /dev/null" >>"$T/many.cfg"
+	i=$((i + 1))
+done
+curl -s --cacert "$T/pki/ca.crt" --cert "$U/karin.ek.crt" \
+    --key "$U/karin.ek.key" -K "$T/many.cfg"
+check "the IFO log now holds over 1000 entries ($(entries ludvika-ifo-intake))" \
+    test "$(entries ludvika-ifo-intake)" -gt 1000
+script -qec "env REFX_CONFIG=$T/pki/users/karin.ek.ini XDG_STATE_HOME=$T/tty \
+    $REFX --server $(URL) audit verify" /dev/null >"$T/tty.out" 2>&1
+check "on a terminal, verify shows its progress" \
+    grep -q "verifying entry 1000/" "$T/tty.out"
+check "...and still verifies" grep -q OK "$T/tty.out"
+as karin.ek audit verify --state-dir "$T/pipe-state" >"$T/pipe.out" 2>&1
+check "in a pipe, no progress line" sh -c "! grep -q 'verifying entry' $T/pipe.out"
+
 # --- tampering with a copy of the database is caught ---------------------
 # Take a consistent snapshot for the rollback case first.
 sqlite3 "$DB" ".backup $T/snapshot.db"
