@@ -60,6 +60,7 @@ SERVER_SRCS += server/h_audit.c
 SERVER_SRCS += server/clock.c
 SERVER_SRCS += server/consents.c
 SERVER_SRCS += server/referrals.c
+SERVER_SRCS += server/caseflow.c
 SERVER_SRCS += server/pipeline.c
 SERVER_SRCS += server/routes.c
 SERVER_SRCS += server/h_basic.c

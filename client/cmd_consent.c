@@ -559,7 +559,8 @@ print_shown(const char *id, const struct shown *s, json_t *priv,
 		print_classes(sc->cs_classes);
 		printf("\n    itemised: ");
 		print_classes(sc->cs_itemised);
-		printf("\n");
+		printf("\n    answer to the school: %s\n", sc->cs_feedback ?
+		    "in full (the guardians agreed)" : "outcome only");
 		if (sc->cs_withdrawn_at[0] != '\0')
 			printf("    withdrawn at %s\n", sc->cs_withdrawn_at);
 	}

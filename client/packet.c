@@ -325,7 +325,8 @@ parse_scope(json_t *o, const char *unitkey, const char *path,
     struct consent_scope *sc, char *err, size_t errlen)
 {
 	const char *const keys[] = { unitkey, "classes", "itemised",
-	    strcmp(unitkey, "recipient") == 0 ? "withdrawn_at" : NULL, NULL };
+	    "feedback", strcmp(unitkey, "recipient") == 0 ? "withdrawn_at" :
+	    NULL, NULL };
 	char sub[PATH_MAX_LEN + 16], ub[4 * 64 + 1];
 	enum refx_class cls;
 	const char *unit, *s;
@@ -352,6 +353,14 @@ parse_scope(json_t *o, const char *unitkey, const char *path,
 		return (fail(err, errlen, "%s.%s: '%s' is not a valid unit "
 		    "id", path, unitkey, shown(ub, sizeof(ub), unit, 64)));
 	memcpy(sc->cs_unit, unit, strlen(unit) + 1);
+
+	/* Whether this recipient may answer the school in full. */
+	if ((v = json_object_get(o, "feedback")) != NULL) {
+		if (!json_is_boolean(v))
+			return (fail(err, errlen, "%s.feedback: must be true "
+			    "or false", path));
+		sc->cs_feedback = json_is_true(v);
+	}
 
 	snprintf(sub, sizeof(sub), "%s.classes", path);
 	if (parse_classes(json_object_get(o, "classes"), sub, 0,
@@ -615,6 +624,10 @@ scope_json(const struct consent_scope *sc)
 	if (json_object_set_new(o, "recipient", json_string(sc->cs_unit)) ||
 	    json_object_set_new(o, "classes", cl = json_array()) ||
 	    json_object_set_new(o, "itemised", it = json_array()))
+		goto err;
+	/* Only when given: statements without it keep their bytes. */
+	if (sc->cs_feedback &&
+	    json_object_set_new(o, "feedback", json_true()))
 		goto err;
 	for (c = 0; c < REFX_CLASS_COUNT; c++) {
 		if ((sc->cs_classes & REFX_CLASS_BIT(c)) &&
@@ -1315,7 +1328,8 @@ match_server(json_t *answer, struct consent_signed *cg, char *err,
 			    "recipient %s)", srv.cd_scope[i].cs_unit));
 		sc = &cg->cg_doc.cd_scope[j];
 		if (sc->cs_classes != srv.cd_scope[i].cs_classes ||
-		    sc->cs_itemised != srv.cd_scope[i].cs_itemised)
+		    sc->cs_itemised != srv.cd_scope[i].cs_itemised ||
+		    sc->cs_feedback != srv.cd_scope[i].cs_feedback)
 			return (fail(err, errlen, CONSENT_MISMATCH " (scope "
 			    "of %s)", sc->cs_unit));
 		/* Withdrawal is the server's state: it may only shrink. */

@@ -73,6 +73,7 @@ struct consent_scope {
 	char		cs_unit[REFX_AGENCY_ID_MAX + 1];
 	refx_classes	cs_classes;
 	refx_classes	cs_itemised;	/* subset of cs_classes */
+	int		cs_feedback;	/* may answer the school in full */
 	char		cs_withdrawn_at[PACKET_TIME_LEN + 1];	/* or "" */
 };
 

@@ -19,6 +19,24 @@ struct cell {
 	char		*c_ref;
 };
 
+/* What a unit of one kind may answer the school (docs/workflow.md). */
+struct answer {
+	char		*a_outcomes[REFX_OUTCOMES_MAX];
+	size_t		 a_noutcomes;
+	enum refx_rule	 a_message;	/* never or consent */
+	char		*a_ref;
+};
+
+/* A retention rule: years after the last entry, or kept (0). */
+struct retention {
+	unsigned	 r_years;
+	char		*r_ref;
+};
+
+#define FOLLOW_UP_DEFAULT	12	/* months */
+#define FOLLOW_UP_MAX		120
+#define RETENTION_MAX_YEARS	200
+
 struct refx_policy {
 	char		*p_version;
 	uint8_t		 p_hash[REFX_HASH_LEN];
@@ -26,6 +44,15 @@ struct refx_policy {
 	refx_classes	 p_concern_classes;	/* report of concern: what */
 	unsigned	 p_concern_kinds;	/* ... and to which kinds */
 	char		*p_concern_ref;
+	struct answer	 p_answers[REFX_KIND_COUNT];
+	unsigned	 p_follow_up_months;
+	char		*p_follow_up_ref;
+	struct retention p_retention[REFX_KIND_COUNT][REFX_RECORD_COUNT];
+};
+
+static const char *const records[REFX_RECORD_COUNT] = {
+	[REFX_RECORD_REFERRAL] = "referral",
+	[REFX_RECORD_CONSENT] = "consent",
 };
 
 static const char *const rules[] = {
@@ -259,6 +286,179 @@ parse_concern(struct refx_policy *p, json_t *v, char *err, size_t errlen)
 	return (0);
 }
 
+/* An outcome code: 1-40 of [a-z0-9-]; it is shown to people and logged. */
+static int
+outcome_code_ok(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (n >= REFX_OUTCOME_MAX || !((s[n] >= 'a' && s[n] <= 'z') ||
+		    (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
+			return (0);
+	return (n > 0);
+}
+
+/* One kind's answer: {"outcomes": [...], "message": ..., "ref": ...}. */
+static int
+parse_answer(struct answer *a, json_t *v, const char *path, char *err,
+    size_t errlen)
+{
+	static const char *const keys[] = { "outcomes", "message", "ref" };
+	json_t *arr;
+	const char *s;
+	size_t i, j;
+
+	if (!json_is_object(v))
+		return (fail(err, errlen, "%s: must be an object", path));
+	if (known_keys(v, keys, sizeof(keys) / sizeof(keys[0]), path, err,
+	    errlen))
+		return (-1);
+	arr = json_object_get(v, "outcomes");
+	if (!json_is_array(arr) || json_array_size(arr) > REFX_OUTCOMES_MAX)
+		return (fail(err, errlen, "%s.outcomes: must be an array of at "
+		    "most %d codes", path, REFX_OUTCOMES_MAX));
+	for (i = 0; i < json_array_size(arr); i++) {
+		s = json_string_value(json_array_get(arr, i));
+		if (s == NULL || !outcome_code_ok(s))
+			return (fail(err, errlen, "%s.outcomes[%zu]: must be "
+			    "1-%d of [a-z0-9-]", path, i, REFX_OUTCOME_MAX));
+		for (j = 0; j < a->a_noutcomes; j++)
+			if (strcmp(a->a_outcomes[j], s) == 0)
+				return (fail(err, errlen, "%s.outcomes[%zu]: "
+				    "duplicate", path, i));
+		if ((a->a_outcomes[a->a_noutcomes] = strdup(s)) == NULL)
+			return (fail(err, errlen, "%s: out of memory", path));
+		a->a_noutcomes++;
+	}
+	s = json_string_value(json_object_get(v, "message"));
+	if (s != NULL && strcmp(s, "never") == 0)
+		a->a_message = REFX_RULE_NEVER;
+	else if (s != NULL && strcmp(s, "consent") == 0)
+		a->a_message = REFX_RULE_CONSENT;
+	else
+		return (fail(err, errlen, "%s.message: must be \"never\" or "
+		    "\"consent\"", path));
+	if ((a->a_ref = text_dup(json_object_get(v, "ref"), REF_MAX, path,
+	    err, errlen)) == NULL)
+		return (-1);
+	return (0);
+}
+
+/*
+ * "case_flow": {"follow_up_months": N, "follow_up_ref": ...,
+ * "answers": {KIND: answer, ...}}; every kind must be answered for.
+ */
+static int
+parse_case_flow(struct refx_policy *p, json_t *v, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "follow_up_months",
+	    "follow_up_ref", "answers" };
+	json_t *answers, *x;
+	json_int_t months;
+	char path[64];
+	int k;
+
+	p->p_follow_up_months = FOLLOW_UP_DEFAULT;
+	for (k = 0; k < REFX_KIND_COUNT; k++)
+		p->p_answers[k].a_message = REFX_RULE_NEVER;
+	if (v == NULL)
+		return (0);
+	if (!json_is_object(v))
+		return (fail(err, errlen, "case_flow: must be an object"));
+	if (known_keys(v, keys, sizeof(keys) / sizeof(keys[0]), "case_flow",
+	    err, errlen))
+		return (-1);
+	x = json_object_get(v, "follow_up_months");
+	months = json_integer_value(x);
+	if (!json_is_integer(x) || months < 1 || months > FOLLOW_UP_MAX)
+		return (fail(err, errlen, "case_flow.follow_up_months: must be "
+		    "an integer from 1 to %d", FOLLOW_UP_MAX));
+	p->p_follow_up_months = (unsigned)months;
+	if ((p->p_follow_up_ref = text_dup(json_object_get(v,
+	    "follow_up_ref"), REF_MAX, "case_flow.follow_up_ref", err,
+	    errlen)) == NULL)
+		return (-1);
+	answers = json_object_get(v, "answers");
+	if (!json_is_object(answers))
+		return (fail(err, errlen, "case_flow.answers: must be an "
+		    "object"));
+	for (k = 0; k < REFX_KIND_COUNT; k++) {
+		const char *name = refx_kind_name((enum refx_kind)k);
+
+		snprintf(path, sizeof(path), "case_flow.answers.%s", name);
+		if ((x = json_object_get(answers, name)) == NULL)
+			return (fail(err, errlen, "%s: missing", path));
+		if (parse_answer(&p->p_answers[k], x, path, err, errlen))
+			return (-1);
+	}
+	if (json_object_size(answers) != REFX_KIND_COUNT)
+		return (fail(err, errlen, "case_flow.answers: unknown kind"));
+	return (0);
+}
+
+/*
+ * "retention": {KIND: {RECORD: {"years": N, "ref": ...} or
+ * {"keep": true, "ref": ...}}}.  Kinds and records left out are kept.
+ */
+static int
+parse_retention(struct refx_policy *p, json_t *v, char *err, size_t errlen)
+{
+	static const char *const rkeys[] = { "years", "keep", "ref" };
+	const char *kname, *rname;
+	json_t *kv, *rv, *x;
+	enum refx_kind kind;
+	json_int_t years;
+	char path[96];
+	int r;
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_object(v))
+		return (fail(err, errlen, "retention: must be an object"));
+	json_object_foreach(v, kname, kv) {
+		if (refx_kind_parse(kname, &kind))
+			return (fail(err, errlen, "retention.%s: unknown kind",
+			    refx_quotable(kname)));
+		if (!json_is_object(kv))
+			return (fail(err, errlen, "retention.%s: must be an "
+			    "object", kname));
+		json_object_foreach(kv, rname, rv) {
+			for (r = 0; r < REFX_RECORD_COUNT; r++)
+				if (strcmp(rname, records[r]) == 0)
+					break;
+			if (r == REFX_RECORD_COUNT)
+				return (fail(err, errlen, "retention.%s.%s: "
+				    "unknown record type (referral, consent)",
+				    kname, refx_quotable(rname)));
+			snprintf(path, sizeof(path), "retention.%s.%s", kname,
+			    rname);
+			if (!json_is_object(rv))
+				return (fail(err, errlen, "%s: must be an "
+				    "object", path));
+			if (known_keys(rv, rkeys, 3, path, err, errlen))
+				return (-1);
+			x = json_object_get(rv, "years");
+			years = json_integer_value(x);
+			if (json_is_true(json_object_get(rv, "keep")) &&
+			    x == NULL)
+				years = 0;
+			else if (!json_is_integer(x) || years < 1 ||
+			    years > RETENTION_MAX_YEARS ||
+			    json_object_get(rv, "keep") != NULL)
+				return (fail(err, errlen, "%s: needs \"years\" "
+				    "(1 to %d) or \"keep\": true", path,
+				    RETENTION_MAX_YEARS));
+			p->p_retention[kind][r].r_years = (unsigned)years;
+			if ((p->p_retention[kind][r].r_ref = text_dup(
+			    json_object_get(rv, "ref"), REF_MAX, path, err,
+			    errlen)) == NULL)
+				return (-1);
+		}
+	}
+	return (0);
+}
+
 /* "version": 1-64 of [A-Za-z0-9._-]. */
 static int
 parse_version(struct refx_policy *p, json_t *v, char *err, size_t errlen)
@@ -288,7 +488,7 @@ refx_policy_parse(const uint8_t *json, size_t len, char *err, size_t errlen)
 {
 	static const char *const keys[] = {
 		"document", "version", "description", "rules",
-		"report_of_concern"
+		"report_of_concern", "case_flow", "retention"
 	};
 	struct refx_policy *p;
 	json_t *root, *v;
@@ -337,6 +537,10 @@ refx_policy_parse(const uint8_t *json, size_t len, char *err, size_t errlen)
 	if (parse_version(p, json_object_get(root, "version"), err, errlen) ||
 	    parse_rules(p, json_object_get(root, "rules"), err, errlen) ||
 	    parse_concern(p, json_object_get(root, "report_of_concern"), err,
+	    errlen) ||
+	    parse_case_flow(p, json_object_get(root, "case_flow"), err,
+	    errlen) ||
+	    parse_retention(p, json_object_get(root, "retention"), err,
 	    errlen))
 		goto err2;
 
@@ -364,6 +568,14 @@ refx_policy_free(struct refx_policy *p)
 	for (i = 0; i < REFX_CLASS_COUNT; i++)
 		for (j = 0; j < REFX_KIND_COUNT; j++)
 			free(p->p_cells[i][j].c_ref);
+	for (i = 0; i < REFX_KIND_COUNT; i++) {
+		for (j = 0; j < (int)p->p_answers[i].a_noutcomes; j++)
+			free(p->p_answers[i].a_outcomes[j]);
+		free(p->p_answers[i].a_ref);
+		for (j = 0; j < REFX_RECORD_COUNT; j++)
+			free(p->p_retention[i][j].r_ref);
+	}
+	free(p->p_follow_up_ref);
 	free(p->p_concern_ref);
 	free(p->p_version);
 	free(p);
@@ -546,4 +758,85 @@ refx_basis_parse(const char *s, enum refx_basis *b)
 			return (0);
 		}
 	return (-1);
+}
+
+/** refx_policy_outcome_allowed(p, kind, code): 1 if listed, else 0. */
+int
+refx_policy_outcome_allowed(const struct refx_policy *p, enum refx_kind kind,
+    const char *code)
+{
+	size_t i;
+
+	if ((unsigned)kind >= REFX_KIND_COUNT || code == NULL)
+		return (0);
+	for (i = 0; i < p->p_answers[kind].a_noutcomes; i++)
+		if (strcmp(p->p_answers[kind].a_outcomes[i], code) == 0)
+			return (1);
+	return (0);
+}
+
+/** refx_policy_outcomes(p, kind, n, ref): The kind's outcome codes. */
+const char *const *
+refx_policy_outcomes(const struct refx_policy *p, enum refx_kind kind,
+    size_t *n, const char **ref)
+{
+
+	if ((unsigned)kind >= REFX_KIND_COUNT) {
+		*n = 0;
+		if (ref != NULL)
+			*ref = NULL;
+		return (NULL);
+	}
+	*n = p->p_answers[kind].a_noutcomes;
+	if (ref != NULL)
+		*ref = p->p_answers[kind].a_ref;
+	return ((const char *const *)p->p_answers[kind].a_outcomes);
+}
+
+/** refx_policy_answer_message(p, kind): never or consent. */
+enum refx_rule
+refx_policy_answer_message(const struct refx_policy *p, enum refx_kind kind)
+{
+
+	if ((unsigned)kind >= REFX_KIND_COUNT)
+		return (REFX_RULE_NEVER);
+	return (p->p_answers[kind].a_message);
+}
+
+/** refx_policy_follow_up_months(p, ref): Months from advice to follow-up. */
+unsigned
+refx_policy_follow_up_months(const struct refx_policy *p, const char **ref)
+{
+
+	if (ref != NULL)
+		*ref = p->p_follow_up_ref;
+	return (p->p_follow_up_months);
+}
+
+/** refx_policy_retention(p, kind, record, years, ref): See policy.h. */
+int
+refx_policy_retention(const struct refx_policy *p, enum refx_kind kind,
+    enum refx_record record, unsigned *years, const char **ref)
+{
+
+	*years = 0;
+	if (ref != NULL)
+		*ref = NULL;
+	if ((unsigned)kind >= REFX_KIND_COUNT ||
+	    (unsigned)record >= REFX_RECORD_COUNT)
+		return (0);
+	if (ref != NULL)
+		*ref = p->p_retention[kind][record].r_ref;
+	*years = p->p_retention[kind][record].r_years;
+	return (*years > 0);
+}
+
+/** refx_record_name(r): "referral", "consent", or "?". */
+const char *
+refx_record_name(enum refx_record r)
+{
+
+	if ((unsigned)r >= REFX_RECORD_COUNT)
+		return ("?");
+	return (records[r]);
 }

@@ -7,6 +7,7 @@
  */
 #include <stddef.h>
 
+#include "refx/err.h"
 #include "refx/schema.h"
 
 struct json_t;
@@ -53,6 +54,24 @@ int date_valid(const char *);
 int classes_from_json(struct request *, struct json_t *, refx_classes *,
     const char *);
 struct json_t *classes_to_json(refx_classes);
+
+/* ---- the case flow (caseflow.c) ---- */
+struct refx_identity;
+
+/**
+ * case_event_observed(tx, id, track, event, who, now): Append a step the
+ * exchange observes itself ("submitted", "received") to the loop of
+ * referral ${id} with recipient ${track}, and make it the loop's state.
+ */
+enum refx_err case_event_observed(struct store_tx *, const char *,
+    const char *, const char *, const struct refx_identity *, const char *);
+
+/**
+ * case_received(tx, id, track, who, now): Record the first pull of a
+ * submitted referral by the recipient as its receipt.
+ */
+enum refx_err case_received(struct store_tx *, const char *, const char *,
+    const struct refx_identity *, const char *);
 
 /** json_b64_column(st, col): A blob column as a base64 JSON string. */
 struct json_t *json_b64_column(struct store_stmt *, int);

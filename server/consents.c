@@ -428,13 +428,34 @@ struct scope {
 	char		sc_recipient[REFX_AGENCY_ID_MAX + 1];
 	refx_classes	sc_classes;
 	refx_classes	sc_itemised;
+	int		sc_feedback;	/* may answer the school in full */
 };
+
+/*
+ * "feedback": optional; true when the guardians let this recipient tell
+ * the school more than the outcome (docs/workflow.md).  Return 0 or 1,
+ * or -1 after recording a 400.
+ */
+static int
+feedback_flag(struct request *rq, json_t *e, const char *what)
+{
+	json_t *v = json_object_get(e, "feedback");
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_boolean(v)) {
+		request_fail(rq, REFX_EINVAL, "%s.feedback: must be true or "
+		    "false", what);
+		return (-1);
+	}
+	return (json_is_true(v));
+}
 
 static int
 check_scope(struct request *rq, json_t *arr, struct scope *sc, size_t *n)
 {
 	static const char *const keys[] = { "recipient", "classes",
-	    "itemised", NULL };
+	    "itemised", "feedback", NULL };
 	enum refx_kind kind;
 	const char *unit;
 	char what[64];
@@ -471,6 +492,8 @@ check_scope(struct request *rq, json_t *arr, struct scope *sc, size_t *n)
 			}
 		snprintf(sc[i].sc_recipient, sizeof(sc[i].sc_recipient), "%s",
 		    unit);
+		if ((sc[i].sc_feedback = feedback_flag(rq, e, what)) < 0)
+			return (-1);
 		snprintf(what, sizeof(what), "scope[%zu].classes", i);
 		if (classes_from_json(rq, json_object_get(e, "classes"),
 		    &sc[i].sc_classes, what))
@@ -595,8 +618,9 @@ same_scope(struct request *rq, json_t *arr, const struct scope *sc,
     size_t nsc)
 {
 	static const char *const keys[] = { "recipient", "classes",
-	    "itemised", NULL };
+	    "itemised", "feedback", NULL };
 	refx_classes c, it;
+	int fb;
 	unsigned int seen = 0;
 	const char *unit;
 	char what[64];
@@ -632,7 +656,10 @@ same_scope(struct request *rq, json_t *arr, const struct scope *sc,
 		if (classes_from_json(rq, json_object_get(e, "itemised"), &it,
 		    what))
 			return (0);
-		if (c != sc[j].sc_classes || it != sc[j].sc_itemised) {
+		if ((fb = feedback_flag(rq, e, what)) < 0)
+			return (0);
+		if (c != sc[j].sc_classes || it != sc[j].sc_itemised ||
+		    fb != sc[j].sc_feedback) {
 			request_fail(rq, REFX_EINVAL, "statement.scope: the "
 			    "classes signed for %s are not those of scope",
 			    sc[j].sc_recipient);
@@ -837,9 +864,10 @@ h_consent_record(struct request *rq, struct store_tx *tx)
 		request_involve(rq, sc[i].sc_recipient, 0);
 	for (i = 0; i < nsc; i++)
 		if ((err = store_run(tx, "INSERT INTO consent_scope "
-		    "(consent_id, recipient, classes, itemised) VALUES "
-		    "(?, ?, ?, ?)", "ttii", id, sc[i].sc_recipient,
-		    (int64_t)sc[i].sc_classes, (int64_t)sc[i].sc_itemised)))
+		    "(consent_id, recipient, classes, itemised, feedback) "
+		    "VALUES (?, ?, ?, ?, ?)", "ttiii", id, sc[i].sc_recipient,
+		    (int64_t)sc[i].sc_classes, (int64_t)sc[i].sc_itemised,
+		    (int64_t)sc[i].sc_feedback)))
 			goto out;
 	if ((err = store_sealed(rq, tx, id, json_object_get(body, "sealed"),
 	    sc, nsc)))
@@ -879,7 +907,7 @@ scope_json(struct store_tx *tx, const char *id, int detailed)
 	if ((a = json_array()) == NULL)
 		return (NULL);
 	st = store_query(tx, "SELECT recipient, classes, itemised, "
-	    "withdrawn_at FROM consent_scope WHERE consent_id = ? "
+	    "withdrawn_at, feedback FROM consent_scope WHERE consent_id = ? "
 	    "ORDER BY recipient", "t", id);
 	if (st == NULL)
 		goto fail;
@@ -887,12 +915,13 @@ scope_json(struct store_tx *tx, const char *id, int detailed)
 		if (!detailed)
 			e = json_string(store_col_text(st, 0));
 		else
-			e = json_pack("{s:s, s:o, s:o, s:s?}", "recipient",
-			    store_col_text(st, 0), "classes",
+			e = json_pack("{s:s, s:o, s:o, s:s?, s:b}",
+			    "recipient", store_col_text(st, 0), "classes",
 			    classes_to_json((refx_classes)store_col_int(st, 1)),
 			    "itemised",
 			    classes_to_json((refx_classes)store_col_int(st, 2)),
-			    "withdrawn_at", store_col_text(st, 3));
+			    "withdrawn_at", store_col_text(st, 3), "feedback",
+			    store_col_int(st, 4) != 0);
 		if (e == NULL || json_array_append_new(a, e))
 			goto fail;
 	}

@@ -468,9 +468,10 @@ store_submit(struct request *rq, struct store_tx *tx, const struct submit *s)
 {
 	const char *me = rq->rq_who->id_agency;
 	enum refx_err err;
-	char *list;
+	char *list, now[21];
 	size_t i;
 
+	clock_stamp(now);
 	err = store_run(tx, "INSERT INTO referrals (id, sender_unit, "
 	    "sender_person, basis, consent_id, created_at, policy_hash, "
 	    "manifest, signature, certificate) VALUES "
@@ -502,11 +503,16 @@ store_submit(struct request *rq, struct store_tx *tx, const struct submit *s)
 		if ((list = field_list(s, v->me_fields)) == NULL)
 			return (REFX_ENOMEM);
 		err = store_run(tx, "INSERT INTO referral_recipients "
-		    "(referral_id, recipient, kind, fields, status) VALUES "
-		    "(?, ?, ?, ?, 'available')", "tttt", s->s_id,
-		    v->me_recipient, refx_kind_name(v->me_kind), list);
+		    "(referral_id, recipient, kind, fields, status, state, "
+		    "last_entry_at) VALUES (?, ?, ?, ?, 'available', "
+		    "'submitted', ?)", "ttttt", s->s_id, v->me_recipient,
+		    refx_kind_name(v->me_kind), list, now);
 		free(list);
 		if (err)
+			return (err);
+		/* Each recipient's loop starts here (docs/workflow.md). */
+		if ((err = case_event_observed(tx, s->s_id, v->me_recipient,
+		    "submitted", rq->rq_who, now)))
 			return (err);
 	}
 	return (REFX_OK);
@@ -757,7 +763,8 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 		    who->id_person, ctext, now)) ||
 		    (err = store_run(tx, "UPDATE referral_recipients SET "
 		    "status = 'pulled' WHERE referral_id = ? AND recipient = ?",
-		    "tt", id, unit)))
+		    "tt", id, unit)) ||
+		    (err = case_received(tx, id, unit, who, now)))
 			goto out;
 	}
 	rq->rq_resp = json_pack("{s:s, s:o, s:o, s:s, s:{s:s, s:o}, s:O}",

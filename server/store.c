@@ -202,6 +202,62 @@ static const char *const migrations[] = {
 	"  signature BLOB NOT NULL,"
 	"  certificate TEXT NOT NULL"
 	") STRICT;",
+
+	/*
+	 * 5: the case flow and retention (docs/workflow.md).  Each referral
+	 * runs one loop per recipient unit (its "track"); every step is a
+	 * row of case_events, signed by its author except the two the
+	 * exchange itself observes (submitted, received).  A step's message
+	 * is ciphertext, opened by the envelopes of the units it is for.
+	 * The track's current state and dates sit on referral_recipients so
+	 * that overdue and retention queries need no scan of the events.
+	 */
+	"CREATE TABLE case_events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  referral_id TEXT NOT NULL REFERENCES referrals(id),"
+	"  track TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  event TEXT NOT NULL CHECK (event IN ('submitted', 'received',"
+	"    'accepted', 'declined', 'advised', 'followed-up', 'closed',"
+	"    'cancelled')),"
+	"  author_unit TEXT NOT NULL,"
+	"  author_person TEXT NOT NULL,"
+	"  at TEXT NOT NULL,"
+	"  code TEXT,"
+	"  statement BLOB,"
+	"  signature BLOB,"
+	"  certificate TEXT,"
+	"  message_id TEXT,"
+	"  message BLOB,"
+	"  UNIQUE (referral_id, track, seq)"
+	") STRICT;"
+	"CREATE TABLE case_message_envelopes ("
+	"  event_id INTEGER NOT NULL REFERENCES case_events(id),"
+	"  unit TEXT NOT NULL,"
+	"  sealed BLOB NOT NULL,"
+	"  PRIMARY KEY (event_id, unit)"
+	") STRICT;"
+	"ALTER TABLE referral_recipients ADD COLUMN state TEXT NOT NULL"
+	"  DEFAULT 'submitted';"
+	"ALTER TABLE referral_recipients ADD COLUMN last_entry_at TEXT;"
+	"ALTER TABLE referral_recipients ADD COLUMN follow_up_due TEXT;"
+	"ALTER TABLE referral_recipients ADD COLUMN purged_at TEXT;"
+	"ALTER TABLE referrals ADD COLUMN sender_purged_at TEXT;"
+	"ALTER TABLE referrals ADD COLUMN purged_at TEXT;"
+	"ALTER TABLE consent_scope ADD COLUMN feedback INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE consents ADD COLUMN purged_at TEXT;"
+	"CREATE INDEX referral_recipients_due ON"
+	"  referral_recipients(state, follow_up_due);"
+	/* Referrals stored before the case flow start where they stand. */
+	"INSERT INTO case_events (referral_id, track, seq, event,"
+	"  author_unit, author_person, at)"
+	"  SELECT rr.referral_id, rr.recipient, 0, 'submitted',"
+	"    r.sender_unit, r.sender_person, r.created_at"
+	"  FROM referral_recipients rr JOIN referrals r"
+	"    ON r.id = rr.referral_id;"
+	"UPDATE referral_recipients SET last_entry_at = (SELECT created_at"
+	"  FROM referrals WHERE id = referral_id);",
 };
 
 /*

@@ -79,6 +79,62 @@ int refx_policy_allows(const struct refx_policy *, enum refx_basis,
 refx_classes refx_policy_allowed_set(const struct refx_policy *,
     enum refx_basis, enum refx_kind, refx_classes, refx_classes);
 
+/*
+ * The case flow (docs/workflow.md): what a unit of each kind may tell the
+ * referring school in its answer, and when the school's follow-up is due.
+ * An answer carries one outcome code from the kind's list, always in
+ * clear to the school, and a free-text message only where the rule says
+ * so ("never", or "consent": the referral's consent lets that recipient
+ * answer the school in full).  Absent from the file: no outcomes, no
+ * message, follow-up after 12 months.
+ */
+#define REFX_OUTCOMES_MAX	8
+#define REFX_OUTCOME_MAX	40	/* bytes of an outcome code */
+
+/** refx_policy_outcome_allowed(p, kind, code): 1 if listed, else 0. */
+int refx_policy_outcome_allowed(const struct refx_policy *, enum refx_kind,
+    const char *);
+
+/**
+ * refx_policy_outcomes(p, kind, n, ref): The outcome codes of ${kind}
+ * (${n} of them) and the legal reference of its answer rule.
+ */
+const char *const *refx_policy_outcomes(const struct refx_policy *,
+    enum refx_kind, size_t *, const char **);
+
+/**
+ * refx_policy_answer_message(p, kind): REFX_RULE_NEVER or
+ * REFX_RULE_CONSENT: may a unit of ${kind} send the school a message?
+ */
+enum refx_rule refx_policy_answer_message(const struct refx_policy *,
+    enum refx_kind);
+
+/** refx_policy_follow_up_months(p, ref): Months from advice to follow-up. */
+unsigned refx_policy_follow_up_months(const struct refx_policy *,
+    const char **);
+
+/*
+ * Retention (gallring) per body and record type, legal reference as data.
+ * A record with no deletion time is kept: "if the records plan sets no
+ * deletion time, nothing may be deleted" (domain.md section 4).
+ */
+enum refx_record {
+	REFX_RECORD_REFERRAL,	/* a unit's copy of a referral and its case */
+	REFX_RECORD_CONSENT,	/* a school's consent record */
+	REFX_RECORD_COUNT
+};
+
+/**
+ * refx_policy_retention(p, kind, record, years, ref): Return 1 with the
+ * years after the last entry in ${years}, or 0 if the record is kept;
+ * ${ref} gets the legal reference (or NULL if the file says nothing).
+ */
+int refx_policy_retention(const struct refx_policy *, enum refx_kind,
+    enum refx_record, unsigned *, const char **);
+
+/** refx_record_name(r): "referral", "consent", or "?". */
+const char *refx_record_name(enum refx_record);
+
 /** refx_rule_name(r): "never", "consent", "itemised", "concern". */
 const char *refx_rule_name(enum refx_rule);
 
