@@ -20,6 +20,14 @@ static const char *const action_names[REFX_AUDIT_ACTION_COUNT] = {
 	[REFX_AUDIT_TLS_REFUSED] = "tls-refused",
 	[REFX_AUDIT_REQUEST_REFUSED] = "request-refused",
 	[REFX_AUDIT_CONSENT_EXPIRED] = "consent-expired",
+	[REFX_AUDIT_CASE_READ] = "case-read",
+	[REFX_AUDIT_CASE_ACCEPT] = "case-accept",
+	[REFX_AUDIT_CASE_DECLINE] = "case-decline",
+	[REFX_AUDIT_CASE_ADVISE] = "case-advise",
+	[REFX_AUDIT_CASE_FOLLOW_UP] = "case-follow-up",
+	[REFX_AUDIT_CASE_CLOSE] = "case-close",
+	[REFX_AUDIT_CASE_CANCEL] = "case-cancel",
+	[REFX_AUDIT_PURGE] = "purge",
 };
 
 static const char *const outcome_names[] = { "allowed", "denied", "failed" };

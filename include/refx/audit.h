@@ -47,6 +47,14 @@ enum refx_audit_action {
 	REFX_AUDIT_TLS_REFUSED,		/* handshakes refused (aggregated) */
 	REFX_AUDIT_REQUEST_REFUSED,	/* refused before a handler */
 	REFX_AUDIT_CONSENT_EXPIRED,	/* keys deleted at expiry */
+	REFX_AUDIT_CASE_READ,		/* case status, list, overdue */
+	REFX_AUDIT_CASE_ACCEPT,
+	REFX_AUDIT_CASE_DECLINE,
+	REFX_AUDIT_CASE_ADVISE,
+	REFX_AUDIT_CASE_FOLLOW_UP,
+	REFX_AUDIT_CASE_CLOSE,
+	REFX_AUDIT_CASE_CANCEL,
+	REFX_AUDIT_PURGE,		/* deleted at the end of retention */
 	REFX_AUDIT_ACTION_COUNT
 };
 
