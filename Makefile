@@ -79,6 +79,7 @@ CLIENT_SRCS += client/packet.c
 CLIENT_SRCS += client/cmd_policy.c
 CLIENT_SRCS += client/cmd_consent.c
 CLIENT_SRCS += client/cmd_referral.c
+CLIENT_SRCS += client/cmd_case.c
 CLIENT_SRCS += client/cmd_key.c
 CLIENT_SRCS += client/bundle.c
 CLIENT_SRCS += client/cmd_audit.c

@@ -44,6 +44,7 @@ struct cmd_ctx {
 int cmd_whoami(struct cmd_ctx *, int, char **);
 int cmd_health(struct cmd_ctx *, int, char **);
 int cmd_directory(struct cmd_ctx *, int, char **);
+int cmd_screen(struct cmd_ctx *, int, char **);
 
 /*
  * Subcommands: argv[0] is "consent show" and so on; options may come
@@ -59,6 +60,15 @@ int cmd_referral_list(struct cmd_ctx *, int, char **);
 int cmd_referral_pull(struct cmd_ctx *, int, char **);
 int cmd_referral_receipts(struct cmd_ctx *, int, char **);
 int cmd_key_protect(struct cmd_ctx *, int, char **);
+int cmd_case_status(struct cmd_ctx *, int, char **);
+int cmd_case_list(struct cmd_ctx *, int, char **);
+int cmd_case_overdue(struct cmd_ctx *, int, char **);
+int cmd_case_accept(struct cmd_ctx *, int, char **);
+int cmd_case_decline(struct cmd_ctx *, int, char **);
+int cmd_case_advise(struct cmd_ctx *, int, char **);
+int cmd_case_follow_up(struct cmd_ctx *, int, char **);
+int cmd_case_close(struct cmd_ctx *, int, char **);
+int cmd_case_cancel(struct cmd_ctx *, int, char **);
 int cmd_audit_list(struct cmd_ctx *, int, char **);
 int cmd_audit_export(struct cmd_ctx *, int, char **);
 int cmd_audit_verify(struct cmd_ctx *, int, char **);
@@ -210,5 +220,27 @@ void cmd_print_lines(FILE *, int, const char *);
  * EX_IOERR / EX_OSERR after reporting it.
  */
 int cmd_print_json(struct json_t *);
+
+/* A progress line on a terminal (cmd_progress). */
+struct cmd_progress {
+	const char	*cp_what;	/* "verifying entry", "screening KiB" */
+	int		 cp_width;	/* widest line drawn, to erase it */
+};
+
+/**
+ * cmd_progress(cookie, done, all): Draw "WHAT DONE/ALL [####......]" on
+ * standard error, over the line drawn before, or erase it once ${done}
+ * is ${all}.  ${cookie} is a struct cmd_progress, zeroed but for
+ * cp_what.  Use it only when standard error is a terminal.  (The shape
+ * of bundle_progress_fn.)
+ */
+void cmd_progress(void *, uint64_t, uint64_t);
+
+/**
+ * cmd_progress_clear(p): Erase the progress line of ${p}, if one is
+ * drawn, so that a message can be printed; the next cmd_progress draws
+ * it again.
+ */
+void cmd_progress_clear(struct cmd_progress *);
 
 #endif /* !REFX_CLI_CMD_H */

@@ -80,6 +80,50 @@ static const struct subcmd referral_subs[] = {
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
+#define OPT_MESSAGE_HELP \
+	"  --message TEXT          a message, sealed to the two units of the " \
+	"case\n" \
+	"  --message-file FILE     the message from FILE (UTF-8 text)\n"
+
+static const struct subcmd case_subs[] = {
+	{ "status", cmd_case_status, "ID [--json]",
+	    "show where each recipient's case stands, every step verified",
+	    OPT_JSON_HELP },
+	{ "list", cmd_case_list, "[--json]",
+	    "list your unit's cases with their follow-up dates", OPT_JSON_HELP },
+	{ "overdue", cmd_case_overdue, "[--json]",
+	    "list cases whose follow-up report is late", OPT_JSON_HELP },
+	{ "accept", cmd_case_accept, "ID [--json]",
+	    "accept a referral your unit received (after pulling it)",
+	    OPT_JSON_HELP },
+	{ "decline", cmd_case_decline,
+	    "ID --reason CODE [--message TEXT | --message-file FILE] [--json]",
+	    "decline a referral your unit received",
+	    "  --reason CODE           outside-remit, more-information-needed,\n"
+	    "                          consent-insufficient, duplicate, other\n"
+	    OPT_MESSAGE_HELP OPT_JSON_HELP },
+	{ "advise", cmd_case_advise,
+	    "ID --outcome CODE [--message TEXT | --message-file FILE] [--json]",
+	    "answer the school: the outcome, and advice if the consent allows",
+	    "  --outcome CODE          one the policy lists for your kind of "
+	    "unit\n"
+	    "                          (refx policy show)\n"
+	    OPT_MESSAGE_HELP OPT_JSON_HELP },
+	{ "follow-up", cmd_case_follow_up,
+	    "ID [--to UNIT] [--message TEXT | --message-file FILE] [--json]",
+	    "report back to the unit that advised (the principal's follow-up)",
+	    "  --to UNIT               the recipient, if several advised\n"
+	    OPT_MESSAGE_HELP OPT_JSON_HELP },
+	{ "close", cmd_case_close, "ID [--json]",
+	    "close a case whose follow-up your unit has received",
+	    OPT_JSON_HELP },
+	{ "cancel", cmd_case_cancel, "ID [--to UNIT] [--json]",
+	    "withdraw a referral your unit sent from a recipient",
+	    "  --to UNIT               the recipient, if several are open\n"
+	    OPT_JSON_HELP },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
 #define OPT_UNIT_HELP \
 	"  --unit UNIT             the log of UNIT (default: your unit's)\n"
 
@@ -147,6 +191,7 @@ static const struct cmd {
 	{ "policy", NULL, "", "", policy_subs },
 	{ "consent", NULL, "", "", consent_subs },
 	{ "referral", NULL, "", "", referral_subs },
+	{ "case", NULL, "", "", case_subs },
 	{ "key", NULL, "", "", key_subs },
 	{ "audit", NULL, "", "", audit_subs },
 };

@@ -34,6 +34,24 @@ static const struct {
 	    ROLE(REFX_ROLE_SUBMITTER), KIND(REFX_KIND_SCHOOL) },
 	[ACTION_REFERRAL_LIST] = { "referral-list", CASE_ROLES, ALL_KINDS },
 	[ACTION_REFERRAL_PULL] = { "referral-pull", CASE_ROLES, ALL_KINDS },
+	/*
+	 * The case flow: the recipient unit's caseworkers answer, the
+	 * sending school's submitters report back or cancel; which loop is
+	 * decided per case (server/caseflow.c).
+	 */
+	[ACTION_CASE_READ] = { "case-read", CASE_ROLES, ALL_KINDS },
+	[ACTION_CASE_ACCEPT] = { "case-accept", ROLE(REFX_ROLE_CASEWORKER),
+	    ALL_KINDS & ~KIND(REFX_KIND_SUPERVISOR) },
+	[ACTION_CASE_DECLINE] = { "case-decline", ROLE(REFX_ROLE_CASEWORKER),
+	    ALL_KINDS & ~KIND(REFX_KIND_SUPERVISOR) },
+	[ACTION_CASE_ADVISE] = { "case-advise", ROLE(REFX_ROLE_CASEWORKER),
+	    ALL_KINDS & ~KIND(REFX_KIND_SUPERVISOR) },
+	[ACTION_CASE_CLOSE] = { "case-close", ROLE(REFX_ROLE_CASEWORKER),
+	    ALL_KINDS & ~KIND(REFX_KIND_SUPERVISOR) },
+	[ACTION_CASE_FOLLOW_UP] = { "case-follow-up",
+	    ROLE(REFX_ROLE_SUBMITTER), KIND(REFX_KIND_SCHOOL) },
+	[ACTION_CASE_CANCEL] = { "case-cancel", ROLE(REFX_ROLE_SUBMITTER),
+	    KIND(REFX_KIND_SCHOOL) },
 	/* Auditors read logs; which ones is decided per log. */
 	[ACTION_AUDIT_LIST] = { "audit-list", ROLE(REFX_ROLE_AUDITOR),
 	    ALL_KINDS },

@@ -73,6 +73,14 @@ enum refx_err case_event_observed(struct store_tx *, const char *,
 enum refx_err case_received(struct store_tx *, const char *, const char *,
     const struct refx_identity *, const char *);
 
+/**
+ * json_b64_member(rq, obj, key, max, len, what): Decode the base64 string
+ * member ${key} of at most ${max} bytes (caller frees), or record a 400
+ * naming ${what}.${key} and return NULL.
+ */
+uint8_t *json_b64_member(struct request *, struct json_t *, const char *,
+    size_t, size_t *, const char *);
+
 /** json_b64_column(st, col): A blob column as a base64 JSON string. */
 struct json_t *json_b64_column(struct store_stmt *, int);
 

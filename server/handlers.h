@@ -21,6 +21,12 @@ handler_fn h_referral_list;
 handler_fn h_referral_pull;
 handler_fn h_referral_receipts;
 
+/* caseflow.c */
+handler_fn h_case_list;
+handler_fn h_case_overdue;
+handler_fn h_case_status;
+handler_fn h_case_step;
+
 /* h_audit.c */
 handler_fn h_audit_logs;
 handler_fn h_audit_log;

@@ -89,9 +89,9 @@ field_name_ok(const char *name, enum refx_class cls)
 	    name[11] >= '1' && name[11] < '1' + REFX_MAX_ATTACHMENTS);
 }
 
-/* Decode a base64 member with a bound, or record a 400. */
-static uint8_t *
-b64_member(struct request *rq, json_t *obj, const char *key, size_t max,
+/** json_b64_member(rq, obj, key, max, len, what): See cases.h. */
+uint8_t *
+json_b64_member(struct request *rq, json_t *obj, const char *key, size_t max,
     size_t *len, const char *what)
 {
 	const char *s;
@@ -227,9 +227,9 @@ parse_submit(struct request *rq, json_t *body, struct submit *s)
 	int k;
 
 	if (json_only_keys(rq, body, keys, "referral") ||
-	    (s->s_manifest = b64_member(rq, body, "manifest", MANIFEST_MAX,
-	    &s->s_manifest_len, "referral")) == NULL ||
-	    (s->s_sig = b64_member(rq, body, "signature", REFX_SIG_LEN,
+	    (s->s_manifest = json_b64_member(rq, body, "manifest",
+	    MANIFEST_MAX, &s->s_manifest_len, "referral")) == NULL ||
+	    (s->s_sig = json_b64_member(rq, body, "signature", REFX_SIG_LEN,
 	    &s->s_sig_len, "referral")) == NULL ||
 	    (s->s_cert_pem = json_str(rq, body, "certificate", CERT_MAX,
 	    "referral")) == NULL)
@@ -321,7 +321,7 @@ parse_submit(struct request *rq, json_t *body, struct submit *s)
 		    s->s_fields[k].mf_blob != NULL)
 			return (request_fail(rq, REFX_EINVAL, "%s: '%s' is not "
 			    "in the manifest, or repeated", what, name));
-		if ((s->s_fields[k].mf_blob = b64_member(rq, e, "blob",
+		if ((s->s_fields[k].mf_blob = json_b64_member(rq, e, "blob",
 		    BLOB_MAX, &s->s_fields[k].mf_len, what)) == NULL)
 			return (REFX_EINVAL);
 		refx_sha256_hex(s->s_fields[k].mf_blob, s->s_fields[k].mf_len,
@@ -348,8 +348,8 @@ parse_submit(struct request *rq, json_t *body, struct submit *s)
 		if (v == NULL || v->me_sealed != NULL)
 			return (request_fail(rq, REFX_EINVAL, "%s: '%s' is not "
 			    "in the manifest, or repeated", what, unit));
-		if ((v->me_sealed = b64_member(rq, e, "sealed", ENVELOPE_MAX,
-		    &v->me_len, what)) == NULL)
+		if ((v->me_sealed = json_b64_member(rq, e, "sealed",
+		    ENVELOPE_MAX, &v->me_len, what)) == NULL)
 			return (REFX_EINVAL);
 		refx_sha256_hex(v->me_sealed, v->me_len, sha);
 		if (strcmp(sha, v->me_sha) != 0)

@@ -779,7 +779,7 @@ vquery(struct store_tx *tx, const char *sql, const char *fmt, va_list ap)
 		return (NULL);
 	}
 	if (bind_params(ss->ss_stmt, fmt, ap)) {
-		log_warnx("store: bind: %s", sqlite3_errmsg(tx->tx_db));
+		log_warnx("store: bind: %s: %.60s", sqlite3_errmsg(tx->tx_db), sql);
 		store_finalize(ss);
 		return (NULL);
 	}

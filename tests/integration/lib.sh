@@ -36,7 +36,7 @@ cleanup() {
 		echo "# --- refxd.log (last 40 lines) ---"
 		tail -40 "$T/refxd.log" | sed 's/^/# /'
 	fi
-	rm -rf "$T"
+	[ -n "${KEEP_TMP:-}" ] && echo "# kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 
