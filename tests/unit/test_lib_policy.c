@@ -631,6 +631,171 @@ hash_is_of_the_exact_bytes(void **state)
 	free(copy);
 }
 
+/* A case_flow section answering for every kind. */
+static json_t *
+case_flow(void)
+{
+	json_t *cf, *answers;
+	int k;
+
+	cf = json_pack("{s:i, s:s, s:{}}", "follow_up_months", 6,
+	    "follow_up_ref", "local routine", "answers");
+	assert_non_null(cf);
+	answers = json_object_get(cf, "answers");
+	for (k = 0; k < REFX_KIND_COUNT; k++)
+		assert_int_equal(json_object_set_new(answers,
+		    refx_kind_name((enum refx_kind)k), json_pack(
+		    "{s:[s], s:s, s:s}", "outcomes", "advice-given", "message",
+		    k == REFX_KIND_IFO ? "consent" : "never", "ref",
+		    "answer-ref")), 0);
+	return (cf);
+}
+
+/* The shipped file: IFO's three outcomes, 12 months, retention rows. */
+static void
+case_flow_and_retention_of_the_file(void **state)
+{
+	struct test_context *tc = *state;
+	const char *const *codes;
+	const char *ref;
+	unsigned years;
+	size_t n;
+
+	codes = refx_policy_outcomes(tc->p, REFX_KIND_IFO, &n, &ref);
+	assert_int_equal(n, 3);
+	assert_string_equal(codes[0], "investigation-opened");
+	assert_non_null(strstr(ref, "14 kap. 1 b"));
+	assert_true(refx_policy_outcome_allowed(tc->p, REFX_KIND_IFO,
+	    "investigation-ongoing"));
+	assert_false(refx_policy_outcome_allowed(tc->p, REFX_KIND_IFO,
+	    "advice-given"));
+	assert_false(refx_policy_outcome_allowed(tc->p, REFX_KIND_BUP,
+	    "investigation-opened"));
+	assert_false(refx_policy_outcome_allowed(tc->p, REFX_KIND_IFO, NULL));
+	assert_int_equal(refx_policy_answer_message(tc->p, REFX_KIND_IFO),
+	    REFX_RULE_CONSENT);
+	assert_int_equal(refx_policy_answer_message(tc->p,
+	    REFX_KIND_SUPERVISOR), REFX_RULE_NEVER);
+	assert_int_equal(refx_policy_follow_up_months(tc->p, &ref), 12);
+	assert_non_null(ref);
+
+	assert_int_equal(refx_policy_retention(tc->p, REFX_KIND_BUP,
+	    REFX_RECORD_REFERRAL, &years, &ref), 1);
+	assert_int_equal(years, 10);
+	assert_non_null(strstr(ref, "PDL"));
+	assert_int_equal(refx_policy_retention(tc->p, REFX_KIND_IFO,
+	    REFX_RECORD_REFERRAL, &years, &ref), 1);
+	assert_int_equal(years, 5);
+	/* Kept: by "keep", and by saying nothing. */
+	assert_int_equal(refx_policy_retention(tc->p, REFX_KIND_SUPERVISOR,
+	    REFX_RECORD_REFERRAL, &years, &ref), 0);
+	assert_int_equal(years, 0);
+	assert_non_null(ref);
+	assert_int_equal(refx_policy_retention(tc->p, REFX_KIND_IFO,
+	    REFX_RECORD_CONSENT, &years, &ref), 0);
+	assert_null(ref);
+	assert_string_equal(refx_record_name(REFX_RECORD_CONSENT), "consent");
+	assert_string_equal(refx_record_name(REFX_RECORD_COUNT), "?");
+}
+
+/* Without the sections: no answers, 12 months, everything kept. */
+static void
+case_flow_defaults_and_errors(void **state)
+{
+	struct refx_policy *p;
+	unsigned years;
+	size_t n;
+	json_t *root;
+	char err[512];
+
+	(void)state;
+	assert_non_null(p = parse_json(synthetic(), err, sizeof(err)));
+	(void)refx_policy_outcomes(p, REFX_KIND_IFO, &n, NULL);
+	assert_int_equal(n, 0);
+	assert_int_equal(refx_policy_answer_message(p, REFX_KIND_IFO),
+	    REFX_RULE_NEVER);
+	assert_int_equal(refx_policy_follow_up_months(p, NULL), 12);
+	assert_int_equal(refx_policy_retention(p, REFX_KIND_BUP,
+	    REFX_RECORD_REFERRAL, &years, NULL), 0);
+	refx_policy_free(p);
+
+	root = synthetic();
+	json_object_set_new(root, "case_flow", case_flow());
+	json_object_set_new(root, "retention", json_pack("{s:{s:{s:i, s:s}}}",
+	    "ifo", "referral", "years", 3, "ref", "r"));
+	assert_non_null(p = parse_json(root, err, sizeof(err)));
+	assert_int_equal(refx_policy_follow_up_months(p, NULL), 6);
+	assert_int_equal(refx_policy_retention(p, REFX_KIND_IFO,
+	    REFX_RECORD_REFERRAL, &years, NULL), 1);
+	assert_int_equal(years, 3);
+	refx_policy_free(p);
+
+	root = synthetic();
+	json_object_set_new(root, "case_flow", case_flow());
+	json_object_del(json_object_get(json_object_get(root, "case_flow"),
+	    "answers"), "bup");
+	expect_reject(root, "case_flow.answers.bup: missing");
+
+	root = synthetic();
+	json_object_set_new(root, "case_flow", case_flow());
+	json_object_set_new(json_object_get(json_object_get(root, "case_flow"),
+	    "answers"), "police", json_object());
+	expect_reject(root, "case_flow.answers: unknown kind");
+
+	root = synthetic();
+	json_object_set_new(root, "case_flow", case_flow());
+	json_object_set_new(json_object_get(root, "case_flow"),
+	    "follow_up_months", json_integer(0));
+	expect_reject(root, "case_flow.follow_up_months: must be");
+
+	root = synthetic();
+	json_object_set_new(root, "case_flow", case_flow());
+	json_object_set_new(json_object_get(json_object_get(json_object_get(
+	    root, "case_flow"), "answers"), "ifo"), "message",
+	    json_string("always"));
+	expect_reject(root, "case_flow.answers.ifo.message: must be");
+
+	root = synthetic();
+	json_object_set_new(root, "case_flow", case_flow());
+	json_array_append_new(json_object_get(json_object_get(json_object_get(
+	    json_object_get(root, "case_flow"), "answers"), "ifo"),
+	    "outcomes"), json_string("Opened!"));
+	expect_reject(root, "case_flow.answers.ifo.outcomes[1]: must be");
+
+	root = synthetic();
+	json_object_set_new(root, "case_flow", case_flow());
+	json_array_append_new(json_object_get(json_object_get(json_object_get(
+	    json_object_get(root, "case_flow"), "answers"), "ifo"),
+	    "outcomes"), json_string("advice-given"));
+	expect_reject(root, "case_flow.answers.ifo.outcomes[1]: duplicate");
+
+	root = synthetic();
+	json_object_set_new(root, "retention", json_pack("{s:{s:{s:i, s:s}}}",
+	    "ifo", "referral", "years", 0, "ref", "r"));
+	expect_reject(root, "retention.ifo.referral: needs \"years\"");
+
+	root = synthetic();
+	json_object_set_new(root, "retention", json_pack(
+	    "{s:{s:{s:i, s:b, s:s}}}", "ifo", "referral", "years", 5, "keep",
+	    1, "ref", "r"));
+	expect_reject(root, "retention.ifo.referral: needs");
+
+	root = synthetic();
+	json_object_set_new(root, "retention", json_pack("{s:{s:{s:i, s:s}}}",
+	    "ifo", "diary", "years", 5, "ref", "r"));
+	expect_reject(root, "retention.ifo.diary: unknown record type");
+
+	root = synthetic();
+	json_object_set_new(root, "retention", json_pack("{s:{s:{s:i, s:s}}}",
+	    "police", "referral", "years", 5, "ref", "r"));
+	expect_reject(root, "retention.police: unknown kind");
+
+	root = synthetic();
+	json_object_set_new(root, "retention", json_pack("{s:{s:{s:i}}}",
+	    "ifo", "referral", "years", 5));
+	expect_reject(root, "retention.ifo.referral: missing");
+}
+
 static void
 names_round_trip(void **state)
 {
@@ -668,6 +833,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(hash_is_of_the_exact_bytes,
 		    setup, teardown),
 		cmocka_unit_test(names_round_trip),
+		cmocka_unit_test_setup_teardown(
+		    case_flow_and_retention_of_the_file, setup, teardown),
+		cmocka_unit_test(case_flow_defaults_and_errors),
 	};
 
 	if (sodium_init() < 0)

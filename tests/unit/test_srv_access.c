@@ -87,6 +87,47 @@ auditors_and_admins_never_reach_case_content(void **state)
 	assert_false(access_allows(&id, ACTION_REFERRAL_SUBMIT));
 }
 
+/*
+ * The case flow: the recipient's caseworkers answer, the school's
+ * submitters report back and cancel, everyone on a case reads it; never
+ * auditors, admins or a supervisor's staff.  Every cell is checked.
+ */
+static void
+case_steps_by_role_and_kind(void **state)
+{
+	static const enum access_action answer[] = { ACTION_CASE_ACCEPT,
+	    ACTION_CASE_DECLINE, ACTION_CASE_ADVISE, ACTION_CASE_CLOSE };
+	static const enum access_action report[] = { ACTION_CASE_FOLLOW_UP,
+	    ACTION_CASE_CANCEL };
+	struct refx_identity id;
+	size_t i;
+	int k, r, want;
+
+	(void)state;
+	for (k = 0; k < REFX_KIND_COUNT; k++)
+		for (r = 0; r < REFX_ROLE_COUNT; r++) {
+			id = person((enum refx_kind)k, (enum refx_role)r);
+			for (i = 0; i < sizeof(answer) / sizeof(answer[0]);
+			    i++) {
+				want = r == REFX_ROLE_CASEWORKER &&
+				    k != REFX_KIND_SUPERVISOR;
+				assert_int_equal(access_allows(&id, answer[i]),
+				    want);
+			}
+			for (i = 0; i < sizeof(report) / sizeof(report[0]);
+			    i++) {
+				want = r == REFX_ROLE_SUBMITTER &&
+				    k == REFX_KIND_SCHOOL;
+				assert_int_equal(access_allows(&id, report[i]),
+				    want);
+			}
+			want = r == REFX_ROLE_SUBMITTER ||
+			    r == REFX_ROLE_CASEWORKER;
+			assert_int_equal(access_allows(&id, ACTION_CASE_READ),
+			    want);
+		}
+}
+
 static void
 fails_closed(void **state)
 {
@@ -125,6 +166,18 @@ routes_match_exactly(void **state)
 	assert_null(routes_match("POST", "/v1/health", param, &allow));
 	assert_non_null(allow);
 	assert_string_equal(allow, "GET");
+
+	/* "overdue" is its own route, not a case id. */
+	rt = routes_match("GET", "/v1/cases/overdue", param, &allow);
+	assert_non_null(rt);
+	assert_int_equal(rt->rt_action, ACTION_CASE_READ);
+	assert_string_equal(param, "");
+	rt = routes_match("POST", "/v1/cases/0123abcd/advise", param, &allow);
+	assert_non_null(rt);
+	assert_int_equal(rt->rt_action, ACTION_CASE_ADVISE);
+	assert_string_equal(param, "0123abcd");
+	assert_null(routes_match("POST", "/v1/cases/0123abcd/reopen", param,
+	    &allow));
 }
 
 int
@@ -135,6 +188,7 @@ main(void)
 		cmocka_unit_test(
 		    only_school_submitters_record_consent_and_submit),
 		cmocka_unit_test(auditors_and_admins_never_reach_case_content),
+		cmocka_unit_test(case_steps_by_role_and_kind),
 		cmocka_unit_test(fails_closed),
 		cmocka_unit_test(routes_match_exactly),
 	};
