@@ -156,7 +156,29 @@ awk 'NR == FNR { l[FNR] = $0; n = FNR; next }
 		printf "%-76.76s | %.76s\n", l[i], r[i]
     }' "$D/ifo.txt" "$D/bup.txt"
 
-say "9. A guardian withdraws consent; the next pull is refused"
+say "9. IFO accepts and advises the school; BUP answers with the outcome only"
+# The consent lets IFO answer the school in full ("feedback": true) but
+# not BUP: the policy then lets BUP send only an outcome code.
+run $ANNA refx case accept "$RID"
+run $ANNA refx case advise "$RID" --outcome investigation-opened \
+    --message "Vi har inlett en utredning. Förslag till rektor: anpassad skoldag med senare start, och ett möte med familjen och elevhälsan inom två veckor."
+run $BJORN refx case accept "$RID"
+set +e
+run $BJORN refx case advise "$RID" --outcome advice-given \
+    --message "Elsa har fått en tid hos oss."
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || { echo "BUP's message was not refused!"; exit 1; }
+run $BJORN refx case advise "$RID" --outcome advice-given
+
+say "10. The school sees where the referral stands and reports back to IFO"
+run $SARA refx case status "$RID"
+run $SARA refx case follow-up "$RID" --to ludvika-ifo-intake \
+    --message "Uppföljning: Elsa har kommit till skolan fyra dagar av fem sedan januari."
+run $ANNA refx case close "$RID"
+run $SARA refx case list
+
+say "11. A guardian withdraws consent; the next pull is refused"
 run $SARA refx consent withdraw "$CID"
 set +e
 run $BJORN refx referral pull "$RID"
@@ -166,7 +188,7 @@ echo "(refx exit code $rc)"
 [ "$rc" -ne 0 ] || { echo "the pull after withdrawal was not refused!"; exit 1; }
 run $SARA refx consent show "$CID"
 
-say "10. Each body's auditor lists and verifies its own log"
+say "12. Each body's auditor lists and verifies its own log"
 sleep 2		# let refxd publish its checkpoints
 for p in olle.revisor karin.ek bodil.granskare; do
 	echo
@@ -176,7 +198,7 @@ for p in olle.revisor karin.ek bodil.granskare; do
 	    --state-dir "$D/audit-state/$p"
 done
 
-say "11. Someone edits one byte of the database; the auditor notices"
+say "13. Someone edits one byte of the database; the auditor notices"
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || true
 SERVER_PID=""
@@ -205,7 +227,24 @@ set -e
 echo "(refx audit verify exit code $rc: 4 means the log was altered)"
 [ "$rc" -eq 4 ] || { echo "the edit was not detected!"; exit 1; }
 
-say "12. The operator stops refxd (SIGTERM)"
+say "14. Thirteen months later, BUP's follow-up report has not come: it is overdue"
+# refxd's test-only clock knob stands in for a year of waiting.
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || true
+REFXD_TEST_CLOCK_OFFSET=$((400 * 86400)) refxd -c "$D/refxd.ini" \
+    2>>"$D/refxd.log" &
+SERVER_PID=$!
+i=0
+until [ "$(grep -c "listening on" "$D/refxd.log")" -ge 3 ]; do
+	[ $i -lt 100 ] || { echo "refxd did not restart"; exit 1; }
+	sleep 0.1; i=$((i + 1))
+done
+run $BJORN refx case overdue
+$BJORN refx --json case overdue | grep -q "$RID" ||
+    { echo "the overdue case was not listed!"; exit 1; }
+run $SARA refx case overdue
+
+say "15. The operator stops refxd (SIGTERM)"
 kill -TERM "$SERVER_PID"
 set +e
 wait "$SERVER_PID"

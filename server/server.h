@@ -78,7 +78,7 @@ struct request {
 	struct json_t			*rq_resp;	/* owned */
 	unsigned			 rq_status;	/* 0: 200 on success */
 	enum refx_err			 rq_err;
-	char				 rq_errmsg[256];
+	char				 rq_errmsg[512];	/* fits an audit reason */
 	const char			*rq_allow;	/* set for 405 */
 	struct request_audit		 rq_audit;
 };
