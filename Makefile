@@ -108,6 +108,7 @@ UNIT_TESTS += test_lib_file
 UNIT_TESTS += test_lib_secret
 UNIT_TESTS += test_srv_config
 UNIT_TESTS += test_srv_access
+UNIT_TESTS += test_srv_caseflow
 UNIT_TESTS += test_lib_schema
 UNIT_TESTS += test_lib_policy
 UNIT_TESTS += test_lib_envelope

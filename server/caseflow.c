@@ -597,9 +597,9 @@ check_step(struct request *rq, struct store_tx *tx, struct step *sp,
 	return (REFX_OK);
 }
 
-/* ${date} ("YYYY-MM-DD...") plus ${months}, clamped to the month's end. */
-static void
-add_months(const char *date, unsigned months, char out[11])
+/** case_due_date(date, months, out): See cases.h. */
+void
+case_due_date(const char *date, unsigned months, char out[11])
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
 	    30, 31 };
@@ -652,7 +652,7 @@ store_step_row(struct request *rq, struct store_tx *tx,
 
 	due[0] = '\0';
 	if (strcmp(sp->sp_rule->sr_event, "advised") == 0)
-		add_months(now, refx_policy_follow_up_months(
+		case_due_date(now, refx_policy_follow_up_months(
 		    rq->rq_srv->sv_policy, NULL), due);
 	if ((err = store_run(tx, "UPDATE referral_recipients SET state = ?, "
 	    "last_entry_at = ?, follow_up_due = coalesce(?, follow_up_due) "

@@ -81,6 +81,13 @@ enum refx_err case_received(struct store_tx *, const char *, const char *,
 uint8_t *json_b64_member(struct request *, struct json_t *, const char *,
     size_t, size_t *, const char *);
 
+/**
+ * case_due_date(date, months, out): The date ${months} after ${date}
+ * ("YYYY-MM-DD", anything after is ignored), clamped to the end of a
+ * shorter month (31 January + 1 month = 28 or 29 February).
+ */
+void case_due_date(const char *, unsigned, char[11]);
+
 /** json_b64_column(st, col): A blob column as a base64 JSON string. */
 struct json_t *json_b64_column(struct store_stmt *, int);
 
