@@ -71,6 +71,7 @@ SERVER_MAIN  = server/main.c
 CLIENT_SRCS += client/config.c
 CLIENT_SRCS += client/net.c
 CLIENT_SRCS += client/cmd_util.c
+CLIENT_SRCS += client/cmd_args.c
 CLIENT_SRCS += client/cmd_whoami.c
 CLIENT_SRCS += client/cmd_health.c
 CLIENT_SRCS += client/cmd_directory.c

@@ -152,6 +152,23 @@ int cmd_policy_get(struct cmd_ctx *, struct refx_policy **, char *,
 int cmd_consent_get(struct cmd_ctx *, const char *, struct json_t **)
     __attribute__((warn_unused_result));
 
+/* Shared by the commands (cmd_args.c). */
+
+/**
+ * cmd_json_operands(c, argc, argv, n, names): Parse the command line of a
+ * command whose only option is --json (setting c->c_json) and that takes
+ * exactly ${n} operands (${names} names them for the message).  Return
+ * 0 with the operands at argv[optind], or EX_USAGE after complaining.
+ */
+int cmd_json_operands(struct cmd_ctx *, int, char **, int, const char *);
+
+/**
+ * cmd_check_id(argv, what, id): Check that the operand ${id} is an id of
+ * 32 lower-case hex characters (a ${what} id, for the message).  Return
+ * 0, or complain and return EX_USAGE.
+ */
+int cmd_check_id(char **, const char *, const char *);
+
 /* Shared by the commands (cmd_util.c). */
 
 /** cmd_ctx_close(c): Close the connection of ${c}, if any. */

@@ -1209,10 +1209,6 @@ done:
 int
 cmd_audit_keygen(struct cmd_ctx *c, int argc, char **argv)
 {
-	static const struct option o[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[REFX_AGENCY_ID_MAX + sizeof(WITNESS_MID) +
 	    REFX_PERSON_ID_MAX + 1], vkey[REFX_NOTE_VKEY_MAX];
 	uint8_t seed[REFX_NOTE_SEED_LEN];
@@ -1221,16 +1217,9 @@ cmd_audit_keygen(struct cmd_ctx *c, int argc, char **argv)
 	char *b64 = NULL, *line = NULL;
 	json_t *out;
 	size_t len;
-	int ch, ex;
+	int ex;
 
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
-		if (ch != OPT_JSON)
-			return (cmd_opt_error(argv, ch));
-		c->c_json = 1;
-	}
-	if ((ex = cmd_operands(argc, argv, optind, 1, "KEYFILE")) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 1, "KEYFILE")) != 0)
 		return (ex);
 	file = argv[optind];
 

@@ -68,19 +68,6 @@ struct loop {
 	char		 lp_head[65];	/* hash of the last signed step */
 };
 
-/* Check a case id operand. */
-static int
-check_case_id(char **argv, const char *id)
-{
-	char a[4 * 64 + 1];
-
-	if (refx_referral_id_valid(id))
-		return (0);
-	log_warnx("%s: '%s' is not a referral id (32 lower-case hex "
-	    "characters)", argv[0], cmd_escape(a, sizeof(a), id));
-	return (EX_USAGE);
-}
-
 /* The string member ${key} of ${o}, or NULL (then also if null). */
 static const char *
 str_or_null(json_t *o, const char *key, size_t max, int *bad)
@@ -612,7 +599,7 @@ case_step(struct cmd_ctx *c, int argc, char **argv, size_t which)
 		}
 	}
 	if ((ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
-	    (ex = check_case_id(argv, argv[optind])) != 0)
+	    (ex = cmd_check_id(argv, "referral", argv[optind])) != 0)
 		return (ex);
 	sr.st_id = argv[optind];
 	if ((reason != NULL && steps[which].code != 1) ||
@@ -805,10 +792,6 @@ print_loop(const struct loop *lp)
 int
 cmd_case_status(struct cmd_ctx *c, int argc, char **argv)
 {
-	static const struct option o[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct loop loops[REFX_MAX_RECIPIENTS + 1];
 	uint8_t pk[REFX_X25519_KEY_LEN], sk[REFX_X25519_KEY_LEN];
 	struct directory *dir = NULL;
@@ -818,17 +801,10 @@ cmd_case_status(struct cmd_ctx *c, int argc, char **argv)
 	char *text, b[4 * 64 + 1];
 	json_t *ans = NULL, *t, *ev, *m;
 	size_t n, i, j;
-	int ch, ex, bad = 0, keyed = 0;
+	int ex, bad = 0, keyed = 0;
 
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
-		if (ch != OPT_JSON)
-			return (cmd_opt_error(argv, ch));
-		c->c_json = 1;
-	}
-	if ((ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
-	    (ex = check_case_id(argv, argv[optind])) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 1, "ID")) != 0 ||
+	    (ex = cmd_check_id(argv, "referral", argv[optind])) != 0)
 		return (ex);
 	id = argv[optind];
 	if ((ex = directory_me(c, &me)) != EX_OK ||
@@ -899,24 +875,13 @@ out:
 static int
 case_rows(struct cmd_ctx *c, int argc, char **argv, const char *path)
 {
-	static const struct option o[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	char b[6][4 * 64 + 1];
 	const char *id, *unit, *state, *due;
 	json_t *ans = NULL, *list, *e;
 	size_t i;
-	int ch, ex;
+	int ex;
 
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
-		if (ch != OPT_JSON)
-			return (cmd_opt_error(argv, ch));
-		c->c_json = 1;
-	}
-	if ((ex = cmd_operands(argc, argv, optind, 0, "")) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 0, "")) != 0)
 		return (ex);
 	if ((ex = cmd_call(c, NET_GET, path, NULL, LIST_ANSWER_MAX, &ans)) !=
 	    EX_OK)

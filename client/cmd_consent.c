@@ -37,26 +37,6 @@
 #define OPT_JSON		256
 #define OPT_RECIPIENT		257
 
-/* Parse only --json (and, if ${o} says so, more) for argv[0]. */
-static int
-json_only(struct cmd_ctx *c, int argc, char **argv)
-{
-	static const struct option o[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
-		if (ch != OPT_JSON)
-			return (cmd_opt_error(argv, ch));
-		c->c_json = 1;
-	}
-	return (0);
-}
-
 /* Return 1 if ${s} is a status word: 1-32 of [a-z-]. */
 static int
 is_word(const char *s)
@@ -71,18 +51,6 @@ is_word(const char *s)
 	return (1);
 }
 
-/* Check a consent id operand; complain with EX_USAGE otherwise. */
-static int
-check_id(char **argv, const char *id)
-{
-	char a[4 * 64 + 1];
-
-	if (refx_referral_id_valid(id))
-		return (0);
-	log_warnx("%s: '%s' is not a consent id (32 lower-case hex "
-	    "characters)", argv[0], cmd_escape(a, sizeof(a), id));
-	return (EX_USAGE);
-}
 
 /**
  * cmd_consent_get(c, id, root): GET /v1/consents/${id} (a valid id).
@@ -187,8 +155,7 @@ cmd_consent_record(struct cmd_ctx *c, int argc, char **argv)
 	size_t ptlen = 0, n;
 	int ex, warn;
 
-	if ((ex = json_only(c, argc, argv)) != 0 ||
-	    (ex = cmd_operands(argc, argv, optind, 1, "FILE")) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 1, "FILE")) != 0)
 		return (ex);
 	if ((ex = read_consent_file(argv[optind], &doc)) != EX_OK)
 		return (ex);
@@ -282,8 +249,7 @@ cmd_consent_list(struct cmd_ctx *c, int argc, char **argv)
 	size_t i, j, o;
 	int ex, w = 5;
 
-	if ((ex = json_only(c, argc, argv)) != 0 ||
-	    (ex = cmd_operands(argc, argv, optind, 0, "")) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 0, "")) != 0)
 		return (ex);
 	if ((ex = cmd_call(c, NET_GET, "/v1/consents", NULL,
 	    CONSENT_ANSWER_MAX, &root)) != EX_OK)
@@ -603,9 +569,8 @@ cmd_consent_show(struct cmd_ctx *c, int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	memset(&cg, 0, sizeof(cg));
-	if ((ex = json_only(c, argc, argv)) != 0 ||
-	    (ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
-	    (ex = check_id(argv, argv[optind])) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 1, "ID")) != 0 ||
+	    (ex = cmd_check_id(argv, "consent", argv[optind])) != 0)
 		return (ex);
 	id = argv[optind];
 	if ((ex = directory_me(c, &me)) != EX_OK ||
@@ -696,7 +661,7 @@ cmd_consent_withdraw(struct cmd_ctx *c, int argc, char **argv)
 		}
 	}
 	if ((ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
-	    (ex = check_id(argv, argv[optind])) != 0)
+	    (ex = cmd_check_id(argv, "consent", argv[optind])) != 0)
 		return (ex);
 	id = argv[optind];
 	if (rcpt != NULL && !refx_agency_id_valid(rcpt)) {

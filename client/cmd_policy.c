@@ -236,24 +236,12 @@ print_policy(const struct refx_policy *p, const char *hash)
 int
 cmd_policy_show(struct cmd_ctx *c, int argc, char **argv)
 {
-	enum { OPT_JSON = 256 };
-	static const struct option o[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	char hash[PACKET_HASH_HEX + 1];
 	struct refx_policy *p;
 	json_t *root;
-	int ch, ex;
+	int ex;
 
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
-		if (ch != OPT_JSON)
-			return (cmd_opt_error(argv, ch));
-		c->c_json = 1;
-	}
-	if ((ex = cmd_operands(argc, argv, optind, 0, "")) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 0, "")) != 0)
 		return (ex);
 	if ((ex = cmd_policy_get(c, &p, hash, &root)) != EX_OK)
 		return (ex);

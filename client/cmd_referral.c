@@ -68,19 +68,6 @@ is_word(const char *s)
 	return (1);
 }
 
-/* Check an id operand; complain with EX_USAGE otherwise. */
-static int
-check_id(char **argv, const char *what, const char *id)
-{
-	char a[4 * 64 + 1];
-
-	if (refx_referral_id_valid(id))
-		return (0);
-	log_warnx("%s: '%s' is not a %s id (32 lower-case hex characters)",
-	    argv[0], cmd_escape(a, sizeof(a), id), what);
-	return (EX_USAGE);
-}
-
 /* Return 1 if field ${name} is an attachment. */
 static int
 is_attachment(const char *name)
@@ -532,7 +519,7 @@ cmd_referral_submit(struct cmd_ctx *c, int argc, char **argv)
 		return (EX_USAGE);
 	}
 	if (sb.sb_consent != NULL &&
-	    (ex = check_id(argv, "consent", sb.sb_consent)) != 0)
+	    (ex = cmd_check_id(argv, "consent", sb.sb_consent)) != 0)
 		return (ex);
 
 	/* The draft, valid by the schema; its basis must agree. */
@@ -581,24 +568,13 @@ done:
 int
 cmd_referral_list(struct cmd_ctx *c, int argc, char **argv)
 {
-	static const struct option o[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *id, *at, *sender, *basis, *dir, *status;
 	char tb[4 * PACKET_TIME_LEN + 1];
 	json_t *root, *list, *e;
 	size_t i;
-	int ch, ex, w = 6;
+	int ex, w = 6;
 
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
-		if (ch != OPT_JSON)
-			return (cmd_opt_error(argv, ch));
-		c->c_json = 1;
-	}
-	if ((ex = cmd_operands(argc, argv, optind, 0, "")) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 0, "")) != 0)
 		return (ex);
 	if ((ex = cmd_call(c, NET_GET, "/v1/referrals", NULL,
 	    REFERRAL_ANSWER_MAX, &root)) != EX_OK)
@@ -962,7 +938,7 @@ cmd_referral_pull(struct cmd_ctx *c, int argc, char **argv)
 		}
 	}
 	if ((ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
-	    (ex = check_id(argv, "referral", argv[optind])) != 0)
+	    (ex = cmd_check_id(argv, "referral", argv[optind])) != 0)
 		return (ex);
 	id = argv[optind];
 	if (savedir != NULL && (stat(savedir, &st) == -1 ||
@@ -1062,27 +1038,16 @@ receipt_classes(json_t *a, char *buf, size_t len)
 int
 cmd_referral_receipts(struct cmd_ctx *c, int argc, char **argv)
 {
-	static const struct option o[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	char path[REF_PATH_LEN + sizeof("/receipts")];
 	char cls[REFX_CLASS_COUNT * 24 + 32], tb[4 * WORD_MAX + 1];
 	const char *id, *rid, *unit, *person, *at, *kind, *status;
 	json_t *root, *rcpts, *pulls, *e;
 	enum refx_kind k;
 	size_t i;
-	int ch, ex;
+	int ex;
 
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
-		if (ch != OPT_JSON)
-			return (cmd_opt_error(argv, ch));
-		c->c_json = 1;
-	}
-	if ((ex = cmd_operands(argc, argv, optind, 1, "ID")) != 0 ||
-	    (ex = check_id(argv, "referral", argv[optind])) != 0)
+	if ((ex = cmd_json_operands(c, argc, argv, 1, "ID")) != 0 ||
+	    (ex = cmd_check_id(argv, "referral", argv[optind])) != 0)
 		return (ex);
 	id = argv[optind];
 	snprintf(path, sizeof(path), "/v1/referrals/%s/receipts", id);
