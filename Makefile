@@ -65,6 +65,7 @@ SERVER_SRCS += server/pipeline.c
 SERVER_SRCS += server/routes.c
 SERVER_SRCS += server/h_basic.c
 SERVER_SRCS += server/http.c
+SERVER_SRCS += server/purge.c
 SERVER_MAIN  = server/main.c
 
 # --- refx (CLI) -----------------------------------------------------------
@@ -109,6 +110,7 @@ UNIT_TESTS += test_lib_file
 UNIT_TESTS += test_lib_secret
 UNIT_TESTS += test_srv_config
 UNIT_TESTS += test_srv_access
+UNIT_TESTS += test_srv_purge
 UNIT_TESTS += test_srv_caseflow
 UNIT_TESTS += test_lib_schema
 UNIT_TESTS += test_lib_policy

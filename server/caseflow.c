@@ -166,6 +166,7 @@ struct case_ref {
 	char		cr_sender[REFX_AGENCY_ID_MAX + 1];
 	char		cr_basis[32];
 	char		cr_consent[PARAM_MAX + 1];	/* "" if none */
+	int		cr_sender_purged;	/* the school's copy is gone */
 };
 
 /* Load referral ${id}: 0, 1 if there is none, -1 on a storage error. */
@@ -176,8 +177,9 @@ case_ref_get(struct store_tx *tx, const char *id, struct case_ref *cr)
 	int rc = 1;
 
 	memset(cr, 0, sizeof(*cr));
-	st = store_query(tx, "SELECT sender_unit, basis, consent_id FROM "
-	    "referrals WHERE id = ?", "t", id);
+	st = store_query(tx, "SELECT sender_unit, basis, consent_id, "
+	    "sender_purged_at IS NOT NULL FROM referrals WHERE id = ?", "t",
+	    id);
 	if (st == NULL)
 		return (-1);
 	if (store_step(st) == STORE_ROW) {
@@ -188,6 +190,7 @@ case_ref_get(struct store_tx *tx, const char *id, struct case_ref *cr)
 		if (store_col_text(st, 2) != NULL)
 			snprintf(cr->cr_consent, sizeof(cr->cr_consent), "%s",
 			    store_col_text(st, 2));
+		cr->cr_sender_purged = store_col_int(st, 3) != 0;
 		rc = 0;
 	}
 	store_finalize(st);
@@ -527,7 +530,12 @@ check_step(struct request *rq, struct store_tx *tx, struct step *sp,
 		    "unit", rq->rq_param));
 	counterpart = sr->sr_by_sender ? sp->sp_track : cr->cr_sender;
 	request_involve(rq, counterpart, 0);
-	if (ct->ct_purged)
+	/*
+	 * Past retention nothing is added: new keys for a deleted copy
+	 * would keep its ciphertexts alive (docs/retention.md).
+	 */
+	if (ct->ct_purged || (cr->cr_sender_purged && (sr->sr_by_sender ||
+	    sp->sp_msg_id != NULL)))
 		return (request_fail(rq, REFX_EDENIED, "case %s: its records "
 		    "were deleted at the end of retention", rq->rq_param));
 	for (i = 0; i < sizeof(sr->sr_from) / sizeof(sr->sr_from[0]) &&

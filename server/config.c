@@ -60,6 +60,9 @@ static const struct key {
 	    offsetof(struct config, c_header_mem), 4096, 1024 * 1024 },
 	{ "limits", "max_body", K_SIZE, offsetof(struct config, c_max_body),
 	    1024, 256ULL * 1024 * 1024 },
+	/* Seconds between retention purges; 0: only `refxd --purge`. */
+	{ "retention", "purge_interval", K_UINT,
+	    offsetof(struct config, c_purge_interval), 0, 30 * 86400 },
 };
 
 /* Keys that must be present once parsing is done. */
@@ -241,6 +244,7 @@ config_load(const char *path, char *err)
 	cf->c_header_mem = 32 * 1024;
 	cf->c_max_body = 1024 * 1024;
 	cf->c_checkpoint = 2;
+	cf->c_purge_interval = 86400;	/* daily (docs/retention.md) */
 	if ((cf->c_listen = strdup("127.0.0.1")) == NULL) {
 		snprintf(err, CONFIG_ERR_LEN, "%s: out of memory", path);
 		goto err1;

@@ -23,6 +23,7 @@ struct config {
 	unsigned	 c_idle_timeout;	/* [limits] idle_timeout (s) */
 	size_t		 c_header_mem;		/* [limits] header_memory */
 	size_t		 c_max_body;		/* [limits] max_body */
+	unsigned	 c_purge_interval;	/* [retention] purge_interval */
 };
 
 #define CONFIG_ERR_LEN	512

@@ -4,7 +4,9 @@
  * Start-up order: read the config, load TLS material, open the database,
  * bind, then drop privileges and serve.  Signals are taken synchronously
  * by the main thread: SIGHUP reloads the CRL and the directory, SIGTERM
- * and SIGINT finish the requests in flight and exit 0.
+ * and SIGINT finish the requests in flight and exit 0.  `refxd --purge`
+ * starts the same way up to the database, drops privileges without
+ * binding, runs the retention purge once and exits.
  */
 #include <errno.h>
 #include <grp.h>
@@ -33,6 +35,7 @@
 #include "config.h"
 #include "directory.h"
 #include "http.h"
+#include "purge.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -45,11 +48,12 @@ usage(void)
 {
 
 	fprintf(stderr,
-	    "usage: refxd [-t] [-v] [-c config]\n"
+	    "usage: refxd [-t] [-v] [--purge] [-c config]\n"
 	    "       refxd --version\n"
 	    "  -c FILE  configuration (default /etc/refx/refxd.ini)\n"
 	    "  -t       check the configuration and files, then exit\n"
-	    "  -v       more logging\n");
+	    "  -v       more logging\n"
+	    "  --purge  delete what is past retention, then exit\n");
 	exit(EX_USAGE);
 }
 
@@ -253,9 +257,11 @@ main(int argc, char *argv[])
 	struct http_tls creds;
 	struct http *h;
 	struct passwd *pw = NULL;
+	struct purger *pg = NULL;
 	char err[CONFIG_ERR_LEN];
 	sigset_t set;
-	int i, check_only = 0, verbose = 1, sig, rc = EX_CONFIG;
+	int i, check_only = 0, purge_only = 0, verbose = 1, sig;
+	int rc = EX_CONFIG;
 
 	log_init("refxd", 1);
 	if (refx_crypto_init())
@@ -267,6 +273,8 @@ main(int argc, char *argv[])
 			check_only = 1;
 		else if (strcmp(argv[i], "-v") == 0)
 			verbose++;
+		else if (strcmp(argv[i], "--purge") == 0)
+			purge_only = 1;
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("refxd %s\n", REFX_VERSION);
 			return (0);
@@ -344,6 +352,15 @@ main(int argc, char *argv[])
 		rc = EX_NOPERM;
 		goto out;
 	}
+	if (purge_only) {
+		/* As the service user, like the server: no root-owned files. */
+		if (pw != NULL)
+			drop_privileges(pw);
+		if (refx_sandbox_enter(REFX_SANDBOX_SERVING))
+			fatalx("cannot enter the sandbox");
+		rc = purge_command(&sv);
+		goto out;
+	}
 	sv.sv_started = time(NULL);
 	atomic_init(&sv.sv_requests, 0);
 	atomic_init(&sv.sv_refused, 0);
@@ -364,6 +381,9 @@ main(int argc, char *argv[])
 	audit_set_source(sv.sv_audit, drain_refusals, &sv);
 	if (audit_start(sv.sv_audit, sv.sv_cfg->c_checkpoint))
 		fatalx("cannot start the checkpoint publisher");
+	if (sv.sv_cfg->c_purge_interval != 0 && (pg = purge_start(&sv,
+	    sv.sv_cfg->c_purge_interval)) == NULL)
+		fatalx("cannot start the retention purge");
 	log_info("listening on %s port %u (TLS 1.3, client certificates "
 	    "required), %u units in directory, schema version %d",
 	    sv.sv_cfg->c_listen, sv.sv_cfg->c_port,
@@ -380,6 +400,8 @@ main(int argc, char *argv[])
 	}
 	log_info("shutting down: finishing requests in flight");
 	http_stop(h, SHUTDOWN_GRACE);
+	/* A purge in progress finishes its batch, records included. */
+	purge_stop(pg);
 	/* Last refusals and a final checkpoint of every log. */
 	audit_close(sv.sv_audit);
 	sv.sv_audit = NULL;

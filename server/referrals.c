@@ -626,6 +626,23 @@ listed(json_t *list, const char *name)
 	return (0);
 }
 
+/* Was ${unit}'s copy of referral ${id} deleted by the retention purge? */
+static int
+copy_purged(struct store_tx *tx, const char *id, const char *unit, int own)
+{
+	struct store_stmt *st;
+	int purged;
+
+	st = own ? store_query(tx, "SELECT sender_purged_at IS NOT NULL FROM "
+	    "referrals WHERE id = ?", "t", id) : store_query(tx, "SELECT "
+	    "purged_at IS NOT NULL FROM referral_recipients WHERE "
+	    "referral_id = ? AND recipient = ?", "tt", id, unit);
+	purged = st != NULL && store_step(st) == STORE_ROW &&
+	    store_col_int(st, 0) != 0;
+	store_finalize(st);
+	return (purged);
+}
+
 /*
  * GET /v1/referrals/ID: the caller unit's envelope and the field blobs
  * it opens, nothing else; refused once the consent no longer holds.
@@ -725,7 +742,9 @@ h_referral_pull(struct request *rq, struct store_tx *tx)
 	}
 	if (store_step(env) != STORE_ROW) {
 		err = request_fail(rq, REFX_EDENIED, "referral %s refused: the "
-		    "keys for your unit have been deleted", id);
+		    "keys for your unit have been deleted%s", id,
+		    copy_purged(tx, id, unit, own) ? " at the end of "
+		    "retention" : "");
 		goto out;
 	}
 	store_finalize(fl);
