@@ -85,6 +85,13 @@ CLIENT_SRCS += client/cmd_case.c
 CLIENT_SRCS += client/cmd_key.c
 CLIENT_SRCS += client/bundle.c
 CLIENT_SRCS += client/cmd_audit.c
+CLIENT_SRCS += client/screen.c
+CLIENT_SRCS += client/cmd_screen.c
+# libcsv (no pkg-config file): only refx screen reads CSV, so only refx
+# and the client's unit tests link it.
+CLIENT_LDLIBS = -lcsv
+$(BUILD)/refx: LDLIBS += $(CLIENT_LDLIBS)
+$(BUILD)/tests/test_cli_%: LDLIBS += $(CLIENT_LDLIBS)
 CLIENT_MAIN  = client/main.c
 # refx-craft: builds hand-crafted submissions for the integration tests
 # with the client's own packet code (tests/tools/craft.c).
@@ -95,6 +102,14 @@ $(CRAFT): $(BUILD)/obj/tests/tools/craft.o $(BUILD)/libclient.a \
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 test-bins: $(CRAFT)
+# refx-gen-attendance: seeded attendance exports for refx screen's tests
+# (tests/tools/gen-attendance.c); libc only.
+GEN_ATTENDANCE = $(BUILD)/tests/tools/refx-gen-attendance
+$(GEN_ATTENDANCE): $(BUILD)/obj/tests/tools/gen-attendance.o
+	@mkdir -p $(dir $@)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+test-bins: $(GEN_ATTENDANCE)
 
 # --- refx-pki -------------------------------------------------------------
 PKI_SRCS += pki/ca.c
@@ -126,6 +141,7 @@ UNIT_TESTS += test_cli_config
 UNIT_TESTS += test_cli_escape
 UNIT_TESTS += test_cli_packet
 UNIT_TESTS += test_cli_audit
+UNIT_TESTS += test_cli_screen
 
 # `make V=1` shows the full commands.
 V ?= 0

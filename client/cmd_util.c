@@ -369,3 +369,48 @@ cmd_state_dir(const char *sub, char *buf, size_t len)
 	n = snprintf(buf, len, "%s/.local/state/refx/%s", home, sub);
 	return (n < 0 || (size_t)n >= len ? -1 : 0);
 }
+
+#define PROGRESS_BAR	20	/* characters of the bar */
+
+/**
+ * cmd_progress(cookie, done, all): Draw "WHAT DONE/ALL [####......]" on
+ * standard error, over the line drawn before, or erase it once ${done}
+ * is ${all}.  ${cookie} is a struct cmd_progress, zeroed but for
+ * cp_what.  Use it only when standard error is a terminal.  (The shape
+ * of bundle_progress_fn.)
+ */
+void
+cmd_progress(void *cookie, uint64_t done, uint64_t all)
+{
+	struct cmd_progress *p = cookie;
+	char bar[PROGRESS_BAR + 1];
+	size_t fill;
+	int n;
+
+	if (done >= all) {
+		cmd_progress_clear(p);
+		return;
+	}
+	fill = (size_t)(done * PROGRESS_BAR / all);
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', PROGRESS_BAR - fill);
+	bar[PROGRESS_BAR] = '\0';
+	n = fprintf(stderr, "\r%s %llu/%llu [%s]", p->cp_what,
+	    (unsigned long long)done, (unsigned long long)all, bar);
+	if (n > p->cp_width)
+		p->cp_width = n;
+}
+
+/**
+ * cmd_progress_clear(p): Erase the progress line of ${p}, if one is
+ * drawn, so that a message can be printed; the next cmd_progress draws
+ * it again.
+ */
+void
+cmd_progress_clear(struct cmd_progress *p)
+{
+
+	if (p->cp_width > 0)
+		fprintf(stderr, "\r%*s\r", p->cp_width, "");
+	p->cp_width = 0;
+}

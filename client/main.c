@@ -188,6 +188,15 @@ static const struct cmd {
 	{ "directory", cmd_directory, "",
 	    "list the units and check their certificates",
 	    NULL },
+	{ "screen", cmd_screen,
+	    "FILE [--mapping MAP] [--from DATE] [--to DATE]\n"
+	    "       [--aggregate] [--on-error skip|fail] [--json]\n"
+	    "       [--boras-percent P] [--boras-months N] "
+	    "[--sandviken-percent P]\n"
+	    "       [--draft PUPIL [--output FILE] [--force] [--school NAME]\n"
+	    "        [--recipient UNIT]...]",
+	    "screen an attendance export for absence, locally (no server)",
+	    NULL },
 	{ "policy", NULL, "", "", policy_subs },
 	{ "consent", NULL, "", "", consent_subs },
 	{ "referral", NULL, "", "", referral_subs },

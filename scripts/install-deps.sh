@@ -16,6 +16,7 @@ libsodium-dev
 libsqlite3-dev
 libjansson-dev
 libinih-dev
+libcsv-dev
 libcmocka-dev
 sqlite3
 openssl
@@ -23,6 +24,15 @@ gnutls-bin
 curl
 jq
 "
+
+# Only for `make bench` (`install-deps.sh bench`): nginx is the reference
+# server refxd is measured against; `make check` does not need it.
+BENCH_PKGS="
+nginx-light
+"
+if [ "${1:-}" = bench ]; then
+	PKGS="$PKGS $BENCH_PKGS"
+fi
 
 missing=""
 for p in $PKGS; do
