@@ -822,23 +822,6 @@ done:
 	return (ex);
 }
 
-/* Progress on a terminal: one line, rewritten. */
-static void
-progress_tty(void *cookie, uint64_t done, uint64_t all)
-{
-	int *width = cookie, n;
-
-	if (done == all) {
-		if (*width > 0)
-			fprintf(stderr, "\r%*s\r", *width, "");
-		return;
-	}
-	n = fprintf(stderr, "\rverifying entry %llu/%llu",
-	    (unsigned long long)done, (unsigned long long)all);
-	if (n > *width)
-		*width = n;
-}
-
 /* Count the signature lines of the signed note ${note}. */
 static int
 note_signatures(const char *note)
@@ -1100,7 +1083,8 @@ cmd_audit_verify(struct cmd_ctx *c, int argc, char **argv)
 	struct verify *v;
 	char err[BUNDLE_ERR_LEN], *cosigned = NULL;
 	size_t nprior = 0;
-	int ch, ex, width = 0, has_prev;
+	int ch, ex, has_prev;
+	struct cmd_progress progress = { "verifying entry", 0 };
 
 	if ((v = calloc(1, sizeof(*v))) == NULL) {
 		log_warnx("out of memory");
@@ -1173,7 +1157,7 @@ cmd_audit_verify(struct cmd_ctx *c, int argc, char **argv)
 
 	/* The checkpoint, the entries, the root, consistency. */
 	ex = bundle_verify(v->v_b, v->v_origin, v->v_pk, prior, nprior,
-	    isatty(STDERR_FILENO) ? progress_tty : NULL, &width, &v->v_res,
+	    isatty(STDERR_FILENO) ? cmd_progress : NULL, &progress, &v->v_res,
 	    err, sizeof(err));
 	if (ex != BUNDLE_OK) {
 		log_warnx("audit verify: %s", err);
