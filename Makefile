@@ -231,7 +231,7 @@ sanitize: install-deps
 	$(MAKE) BUILD=build-san SAN=1 run-tests
 
 demo: install-deps
-	$(MAKE) all
+	$(MAKE) all $(GEN_ATTENDANCE)
 	BUILD=$(BUILD) ./scripts/demo.sh
 
 install: all

@@ -2,8 +2,11 @@
 # demo.sh: a throwaway exchange on loopback, end to end.
 #
 # Creates a PKI (a school in Ludvika, Ludvika IFO intake, Region Dalarna
-# BUP, an auditor), starts refxd on 127.0.0.1, shows who each person is
-# to the server, shows a stranger being refused, and stops the server.
+# BUP, auditors), starts refxd on 127.0.0.1, and runs the whole story: who
+# each person is, a stranger refused, the school screening its attendance
+# export locally, consent, a referral each recipient reads its part of,
+# the closed loop of advice and follow-up, withdrawal, each body's auditor
+# verifying its log and catching an edit, and an overdue follow-up.
 set -eu
 BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -112,10 +115,39 @@ sleep 0.3
 echo "refxd's log says:"
 grep -E "refused|closed before" "$D/refxd.log" | tail -2
 
-say "5. The school records the guardians' consent"
+say "5. The school screens its attendance export, on its own machine"
+# A generated SKOLA24-shaped export of one school year (856 pupils);
+# refx screen reads no settings and opens no connection.
+"$BIN/tests/tools/refx-gen-attendance" --format skola24 -o "$D/export.csv"
+run refx screen --aggregate --mapping "$ROOT/examples/screen-skola24.ini" \
+    "$D/export.csv"
+refx screen --json --mapping "$ROOT/examples/screen-skola24.ini" \
+    "$D/export.csv" >"$D/screen.json"
+PUPIL=$(jq -r '.sandviken | max_by(.unexcused_percent) | .pupil' \
+    "$D/screen.json")
+jq -r --arg p "$PUPIL" '.sandviken[] | select(.pupil == $p) |
+    "The Sandviken rule flags \(.pupil) (\(.class)): \(.unexcused_percent) % unexcused absence"' \
+    "$D/screen.json"
+run refx screen --mapping "$ROOT/examples/screen-skola24.ini" \
+    "$D/export.csv" --draft "$PUPIL" --output "$D/draft-screened.json" \
+    --school "Marnässkolan" --recipient ludvika-ifo-intake \
+    --recipient dalarna-bup
+# The school writes the rest (here: the example draft's text), keeping
+# the screened pupil, class and statistics.
+jq -s '.[1] * {fields: {identity: {name: .[0].fields.identity.name},
+    school: .[0].fields.school,
+    absence_stats: .[0].fields.absence_stats}}' \
+    "$D/draft-screened.json" "$ROOT/examples/referral-draft.json" \
+    >"$D/draft.json"
+chmod 600 "$D/draft.json"
+DRAFT="$D/draft.json"
+
+say "6. The school records the guardians' consent"
 CONSENT="$D/consent.json"
-# The example consent, valid for 30 days from today.
-sed "s/\"valid_until\": \"[0-9-]*\"/\"valid_until\": \"$(date -u -d '+30 days' +%F)\"/" \
+# The example consent, for the screened pupil, valid for 30 days.
+jq --arg d "$(date -u -d '+30 days' +%F)" --arg n "$(jq -r \
+    .fields.identity.name "$DRAFT")" '.valid_until = $d |
+    (.parties[] | select(.role == "pupil") | .name) = $n' \
     "$ROOT/examples/consent.json" >"$CONSENT"
 SARA="env REFX_CONFIG=$D/pki/users/sara.lind.ini"
 ANNA="env REFX_CONFIG=$D/pki/users/anna.berg.ini"
@@ -124,23 +156,23 @@ $SARA refx --json consent record "$CONSENT" >"$D/consent.out"
 CID=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' "$D/consent.out" | head -1)
 run $SARA refx consent show "$CID"
 
-say "6. The school previews what IFO and BUP will each be able to read"
-run $SARA refx referral submit "$ROOT/examples/referral-draft.json" \
-    --consent "$CID" --preview
+say "7. The school previews what IFO and BUP will each be able to read"
+run $SARA refx referral submit "$DRAFT" --consent "$CID" --preview
 
-say "7. The school submits the referral (encrypted and signed on its machine)"
-$SARA refx --json referral submit "$ROOT/examples/referral-draft.json" \
-    --consent "$CID" >"$D/submit.out"
+say "8. The school submits the referral (encrypted and signed on its machine)"
+$SARA refx --json referral submit "$DRAFT" --consent "$CID" \
+    >"$D/submit.out"
 RID=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' "$D/submit.out" | head -1)
 echo "referral $RID submitted"
 echo "The server holds ciphertext only:"
 sqlite3 "$D/data/refx.db" "SELECT name, length(blob) || ' bytes' FROM
     referral_fields WHERE referral_id = '$RID' LIMIT 4;"
-if sqlite3 "$D/data/refx.db" .dump | grep -q "Elsa"; then
+NAME=$(jq -r .fields.identity.name "$DRAFT")
+if sqlite3 "$D/data/refx.db" .dump | grep -q "$NAME"; then
 	echo "plaintext found in the database!"; exit 1
 fi
 
-say "8. IFO and BUP each pull and decrypt their own part (side by side)"
+say "9. IFO and BUP each pull and decrypt their own part (side by side)"
 run $ANNA refx referral list
 $ANNA refx referral pull "$RID" >"$D/ifo.txt"
 $BJORN refx referral pull "$RID" >"$D/bup.txt"
@@ -156,7 +188,7 @@ awk 'NR == FNR { l[FNR] = $0; n = FNR; next }
 		printf "%-76.76s | %.76s\n", l[i], r[i]
     }' "$D/ifo.txt" "$D/bup.txt"
 
-say "9. IFO accepts and advises the school; BUP answers with the outcome only"
+say "10. IFO accepts and advises the school; BUP answers with the outcome only"
 # The consent lets IFO answer the school in full ("feedback": true) but
 # not BUP: the policy then lets BUP send only an outcome code.
 run $ANNA refx case accept "$RID"
@@ -171,14 +203,14 @@ set -e
 [ "$rc" -ne 0 ] || { echo "BUP's message was not refused!"; exit 1; }
 run $BJORN refx case advise "$RID" --outcome advice-given
 
-say "10. The school sees where the referral stands and reports back to IFO"
+say "11. The school sees where the referral stands and reports back to IFO"
 run $SARA refx case status "$RID"
 run $SARA refx case follow-up "$RID" --to ludvika-ifo-intake \
     --message "Uppföljning: Elsa har kommit till skolan fyra dagar av fem sedan januari."
 run $ANNA refx case close "$RID"
 run $SARA refx case list
 
-say "11. A guardian withdraws consent; the next pull is refused"
+say "12. A guardian withdraws consent; the next pull is refused"
 run $SARA refx consent withdraw "$CID"
 set +e
 run $BJORN refx referral pull "$RID"
@@ -188,7 +220,7 @@ echo "(refx exit code $rc)"
 [ "$rc" -ne 0 ] || { echo "the pull after withdrawal was not refused!"; exit 1; }
 run $SARA refx consent show "$CID"
 
-say "12. Each body's auditor lists and verifies its own log"
+say "13. Each body's auditor lists and verifies its own log"
 sleep 2		# let refxd publish its checkpoints
 for p in olle.revisor karin.ek bodil.granskare; do
 	echo
@@ -198,7 +230,7 @@ for p in olle.revisor karin.ek bodil.granskare; do
 	    --state-dir "$D/audit-state/$p"
 done
 
-say "13. Someone edits one byte of the database; the auditor notices"
+say "14. Someone edits one byte of the database; the auditor notices"
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || true
 SERVER_PID=""
@@ -227,7 +259,7 @@ set -e
 echo "(refx audit verify exit code $rc: 4 means the log was altered)"
 [ "$rc" -eq 4 ] || { echo "the edit was not detected!"; exit 1; }
 
-say "14. Thirteen months later, BUP's follow-up report has not come: it is overdue"
+say "15. Thirteen months later, BUP's follow-up report has not come: it is overdue"
 # refxd's test-only clock knob stands in for a year of waiting.
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || true
@@ -244,7 +276,7 @@ $BJORN refx --json case overdue | grep -q "$RID" ||
     { echo "the overdue case was not listed!"; exit 1; }
 run $SARA refx case overdue
 
-say "15. The operator stops refxd (SIGTERM)"
+say "16. The operator stops refxd (SIGTERM)"
 kill -TERM "$SERVER_PID"
 set +e
 wait "$SERVER_PID"
