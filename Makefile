@@ -212,6 +212,25 @@ $(BUILD)/tests/test_pki_%: $(BUILD)/obj/tests/unit/test_pki_%.o $(PKI_LIB) $(LIB
 
 test-bins: $(PROGS) $(TESTBINS)
 
+# make bench: the load generator, the submit builder and the seeder
+# (bench/), then bench/run.sh against refxd and nginx (docs/performance.md).
+# `make bench QUICK=1` is the under-a-minute run.
+BENCH_BINS = $(BUILD)/bench/refx-load $(BUILD)/bench/refx-mksubmit \
+    $(BUILD)/bench/refx-seed
+$(BUILD)/bench/refx-load: $(BUILD)/obj/bench/load.o
+$(BUILD)/bench/refx-mksubmit: $(BUILD)/obj/bench/mksubmit.o $(CLIENT_LIB) \
+    $(LIB)
+$(BUILD)/bench/refx-mksubmit: LDLIBS += $(CLIENT_LDLIBS)
+$(BUILD)/bench/refx-seed: $(BUILD)/obj/bench/seed.o $(LIB)
+$(BENCH_BINS):
+	@mkdir -p $(dir $@)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bench: all
+	./scripts/install-deps.sh bench
+	$(MAKE) $(BENCH_BINS)
+	BUILD=$(BUILD) ./bench/run.sh $(if $(QUICK),--quick)
+
 install-deps:
 	./scripts/install-deps.sh
 
