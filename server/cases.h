@@ -31,6 +31,10 @@ struct consent_state {
  */
 int consent_sweep(struct store_tx *);
 
+/* Consent expiry as the housekeeping of consent and referral routes. */
+struct housekeeping;
+extern const struct housekeeping consent_expiry;
+
 /**
  * consent_get(tx, id, cs): Load consent ${id}.  Return 0, 1 if there is
  * no such consent, or -1 on a storage error.

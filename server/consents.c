@@ -8,6 +8,7 @@
  * assessment arrive sealed (a field blob plus envelopes to the owner and
  * the recipients) and are stored as they came.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "clock.h"
 #include "directory.h"
 #include "handlers.h"
+#include "routes.h"
 #include "store.h"
 
 #define PARTIES_MAX	8
@@ -330,15 +332,17 @@ revoke_envelopes(struct store_tx *tx, const char *id, const char *recipient,
 	return (0);
 }
 
-/** consent_sweep(tx): Expire consents past their date.  See cases.h. */
-int
-consent_sweep(struct store_tx *tx)
+/*
+ * Expire the consents whose date is before ${today}, at most 16; set
+ * ${complete} if that was all of them.
+ */
+static int
+sweep_before(struct store_tx *tx, const char *today, int *complete)
 {
 	struct store_stmt *st;
-	char today[11], now[21], ids[16][REFX_REFERRAL_ID_LEN + 1];
+	char now[21], ids[16][REFX_REFERRAL_ID_LEN + 1];
 	int n = 0, i, deleted;
 
-	clock_today(today);
 	clock_stamp(now);
 	/* Bounded batches: each request expires at most 16 consents. */
 	st = store_query(tx, "SELECT id FROM consents WHERE status = "
@@ -355,8 +359,63 @@ consent_sweep(struct store_tx *tx)
 		    &deleted))
 			return (REFX_ESTORE);
 	}
+	*complete = n < 16;
 	return (REFX_OK);
 }
+
+/** consent_sweep(tx): Expire consents past their date.  See cases.h. */
+int
+consent_sweep(struct store_tx *tx)
+{
+	char today[11];
+	int complete;
+
+	clock_today(today);
+	return (sweep_before(tx, today, &complete));
+}
+
+/*
+ * Consent expiry as a route's housekeeping.  A consent's date is a day
+ * and no consent can be recorded already past it, so once every consent
+ * expired before today is swept nothing is left to sweep until the date
+ * changes: the sweep's transaction (and its fsync) is skipped until then.
+ * Changing consents in the database behind refxd's back is not seen
+ * before the next day or restart.
+ */
+static pthread_mutex_t swept_lock = PTHREAD_MUTEX_INITIALIZER;
+static char swept_day[11];	/* "" or the day fully swept */
+
+static int
+expiry_due(char token[HOUSEKEEPING_TOKEN])
+{
+	int due;
+
+	clock_today(token);
+	pthread_mutex_lock(&swept_lock);
+	due = strcmp(swept_day, token) != 0;
+	pthread_mutex_unlock(&swept_lock);
+	return (due);
+}
+
+static int
+expiry_run(struct store_tx *tx, const char *token, int *complete)
+{
+
+	return (sweep_before(tx, token, complete));
+}
+
+static void
+expiry_complete(const char *token)
+{
+
+	pthread_mutex_lock(&swept_lock);
+	snprintf(swept_day, sizeof(swept_day), "%s", token);
+	pthread_mutex_unlock(&swept_lock);
+}
+
+const struct housekeeping consent_expiry = {
+	expiry_due, expiry_run, expiry_complete
+};
 
 /* ---- POST /v1/consents ------------------------------------------------ */
 

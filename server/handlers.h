@@ -17,6 +17,7 @@ handler_fn h_consent_withdraw;
 
 /* referrals.c */
 handler_fn h_referral_submit;
+enum refx_err prepare_referral_submit(struct request *);
 handler_fn h_referral_list;
 handler_fn h_referral_pull;
 handler_fn h_referral_receipts;

@@ -257,12 +257,28 @@ pipeline_refused(struct server *sv, const struct refx_identity *who,
  * the handler's effects are rolled back.  If the entry cannot be
  * written, the answer is 503 and nothing is released.
  */
+static void pipeline_steps(struct request *);
+
 void
 pipeline_run(struct request *rq)
+{
+
+	pipeline_steps(rq);
+	if (rq->rq_prepared_free != NULL)
+		rq->rq_prepared_free(rq->rq_prepared);
+	rq->rq_prepared = NULL;
+	rq->rq_prepared_free = NULL;
+}
+
+/* The steps of pipeline_run; whatever a prepare step made is its. */
+static void
+pipeline_steps(struct request *rq)
 {
 	const struct route *rt;
 	struct store_tx *tx;
 	enum refx_err err;
+	char token[HOUSEKEEPING_TOKEN];
+	int complete = 0;
 
 	rt = routes_match(rq->rq_method, rq->rq_path, rq->rq_param,
 	    &rq->rq_allow);
@@ -280,15 +296,22 @@ pipeline_run(struct request *rq)
 		    rq->rq_who->id_agency, access_action_name(rt->rt_action));
 		goto refused;
 	}
-	if (rt->rt_before != NULL) {
+	if (rt->rt_prepare != NULL && (err = rt->rt_prepare(rq)) != REFX_OK) {
+		if (rq->rq_err == REFX_OK)
+			request_fail(rq, err, "%s", refx_strerror(err));
+		goto refused;
+	}
+	if (rt->rt_before != NULL && rt->rt_before->hk_due(token)) {
 		if (store_begin(rq->rq_srv->sv_store, 1, &tx) != REFX_OK)
 			goto unavailable;
-		if (rt->rt_before(tx) != REFX_OK) {
+		if (rt->rt_before->hk_run(tx, token, &complete) != REFX_OK) {
 			store_rollback(tx);
 			goto unavailable;
 		}
 		if (store_commit(tx) != REFX_OK)
 			goto unavailable;
+		if (complete)
+			rt->rt_before->hk_complete(token);
 	}
 	/* Every audited request writes: take the write lock up front. */
 	if ((err = store_begin(rq->rq_srv->sv_store, 1, &tx))) {

@@ -542,40 +542,72 @@ note_submit(struct request *rq, const struct submit *s)
 	}
 }
 
+/* A submit decoded and verified before its transaction, with its body. */
+struct prepared_submit {
+	struct submit	 ps_s;
+	json_t		*ps_body;	/* s_* strings point into it */
+};
+
+static void
+prepared_submit_free(void *p)
+{
+	struct prepared_submit *ps = p;
+
+	if (ps == NULL)
+		return;
+	submit_free(&ps->ps_s);
+	json_decref(ps->ps_body);
+	free(ps);
+}
+
+/*
+ * Before the transaction: decode the body, verify the signature and
+ * every hash against the signed manifest (no database needed).
+ */
+enum refx_err
+prepare_referral_submit(struct request *rq)
+{
+	struct prepared_submit *ps;
+	enum refx_err err;
+
+	if ((ps = calloc(1, sizeof(*ps))) == NULL)
+		return (REFX_ENOMEM);
+	rq->rq_prepared = ps;
+	rq->rq_prepared_free = prepared_submit_free;
+	if ((ps->ps_body = request_json(rq)) == NULL)
+		return (REFX_EINVAL);
+	if ((err = parse_submit(rq, ps->ps_body, &ps->ps_s)))
+		return (err);
+	note_submit(rq, &ps->ps_s);
+	return (REFX_OK);
+}
+
 /* POST /v1/referrals: accept a signed, encrypted referral. */
 enum refx_err
 h_referral_submit(struct request *rq, struct store_tx *tx)
 {
-	struct submit s;
-	json_t *body, *rcpt;
+	struct prepared_submit *ps = rq->rq_prepared;
+	struct submit *s;
+	json_t *rcpt;
 	enum refx_err err;
 	size_t i;
 
-	if ((body = request_json(rq)) == NULL)
-		return (REFX_EINVAL);
-	memset(&s, 0, sizeof(s));
-	if ((err = parse_submit(rq, body, &s)))
-		goto out;
-	note_submit(rq, &s);
-	if ((err = check_submit(rq, tx, &s)) ||
-	    (err = store_submit(rq, tx, &s)))
-		goto out;
-	if ((rcpt = json_array()) == NULL) {
-		err = REFX_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < s.s_nenvs; i++)
-		if (strcmp(s.s_envs[i].me_recipient, rq->rq_who->id_agency))
+	if (ps == NULL || rq->rq_prepared_free != prepared_submit_free)
+		return (REFX_EINVAL);	/* the route prepares it */
+	s = &ps->ps_s;
+	if ((err = check_submit(rq, tx, s)) ||
+	    (err = store_submit(rq, tx, s)))
+		return (err);
+	if ((rcpt = json_array()) == NULL)
+		return (REFX_ENOMEM);
+	for (i = 0; i < s->s_nenvs; i++)
+		if (strcmp(s->s_envs[i].me_recipient, rq->rq_who->id_agency))
 			json_array_append_new(rcpt,
-			    json_string(s.s_envs[i].me_recipient));
+			    json_string(s->s_envs[i].me_recipient));
 	rq->rq_status = 201;
-	rq->rq_resp = json_pack("{s:s, s:o}", "id", s.s_id, "recipients",
+	rq->rq_resp = json_pack("{s:s, s:o}", "id", s->s_id, "recipients",
 	    rcpt);
-	err = rq->rq_resp ? REFX_OK : REFX_ENOMEM;
-out:
-	submit_free(&s);
-	json_decref(body);
-	return (err);
+	return (rq->rq_resp ? REFX_OK : REFX_ENOMEM);
 }
 
 /* GET /v1/referrals: the unit's inbox and sent referrals; no content. */

@@ -4,6 +4,25 @@
 #include "access.h"
 #include "server.h"
 
+struct store_tx;
+
+#define HOUSEKEEPING_TOKEN	16
+
+/*
+ * Housekeeping a route runs first, in a transaction of its own, so that
+ * it stands even when the request itself is refused and rolled back
+ * (consent expiry must delete keys whatever happens next).  ${hk_due}
+ * says cheaply, without I/O, whether there may be work, filling a token
+ * (the day, for consent expiry); ${hk_run} does a bounded part of it and
+ * says whether that was all; after its commit ${hk_complete} is told the
+ * token, so that hk_due can answer no until the token changes.
+ */
+struct housekeeping {
+	int	(*hk_due)(char[HOUSEKEEPING_TOKEN]);
+	int	(*hk_run)(struct store_tx *, const char *, int *);
+	void	(*hk_complete)(const char *);
+};
+
 /* One entry of the routing table: data, not code. */
 struct route {
 	const char		*rt_method;
@@ -11,12 +30,14 @@ struct route {
 	handler_fn		*rt_handler;
 	enum access_action	 rt_action;
 	int			 rt_writes;	/* needs a write transaction */
+	const struct housekeeping *rt_before;	/* or NULL */
 	/*
-	 * Housekeeping run first, in a transaction of its own, so that
-	 * it stands even when the request itself is refused and rolled
-	 * back (consent expiry must delete keys whatever happens next).
+	 * Work that needs no database, done before the write transaction
+	 * so that it does not hold the write lock (parsing and verifying a
+	 * signed submit was a fifth of its time there); it leaves its
+	 * result in rq_prepared.  NULL: none.
 	 */
-	int			(*rt_before)(struct store_tx *);
+	enum refx_err		(*rt_prepare)(struct request *);
 };
 
 /**

@@ -81,6 +81,10 @@ struct request {
 	char				 rq_errmsg[512];	/* fits an audit reason */
 	const char			*rq_allow;	/* set for 405 */
 	struct request_audit		 rq_audit;
+
+	/* What the route's prepare step made for its handler (owned). */
+	void				*rq_prepared;
+	void				(*rq_prepared_free)(void *);
 };
 
 /** request_involve(rq, unit, classes): Note another unit involved. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -14,16 +15,62 @@
 #include "store.h"
 
 #define BUSY_TIMEOUT_MS	5000
+#define STMT_CACHE	128	/* prepared statements kept per connection */
+#define CHECKPOINT_NAP_MS	200
+
+/*
+ * A prepared statement kept for reuse: parsing SQL was a quarter of a
+ * request's CPU time (docs/performance.md).  Keyed by the SQL text.
+ */
+struct cached_stmt {
+	char		*cs_sql;	/* owned copy; NULL: free slot */
+	sqlite3_stmt	*cs_stmt;
+	int		 cs_busy;	/* handed out, not yet finalized */
+};
 
 struct store_tx {
-	struct store	*tx_store;
-	sqlite3		*tx_db;
-	unsigned	 tx_slot;
+	struct store		*tx_store;
+	sqlite3			*tx_db;
+	unsigned		 tx_slot;
+	int			 tx_write;	/* holds st_write */
+	uint64_t		 tx_batch;	/* the batch it is part of */
+	struct cached_stmt	 tx_cache[STMT_CACHE];
 };
+
+#define BATCH_MAX	64	/* requests in one write transaction */
+#define BATCH_RING	256	/* batches whose outcome is remembered */
 
 struct store {
 	pthread_mutex_t	 st_lock;
 	pthread_cond_t	 st_free;
+
+	/*
+	 * Writers of this process queue here rather than in SQLite's busy
+	 * handler, whose sleeps (1, 2, 5 ... 25 ms) left the write lock
+	 * idle between writers.  Other processes (refxd --purge) still meet
+	 * the busy timeout.
+	 */
+	pthread_mutex_t	 st_write;
+
+	/*
+	 * Batched writes (with group commit): the write transactions of
+	 * concurrent requests run one after another as savepoints of one
+	 * SQLite transaction on the writer connection, committed by the
+	 * last of a burst (or the BATCH_MAXth); each waits for its batch's
+	 * commit and then for the WAL fsync before it answers.  One commit
+	 * writes the pages the batch shares (the audit logs' tree, their
+	 * sizes) once instead of once per request.  Under st_batch_lock.
+	 */
+	struct store_tx	 st_writer;
+	int		 st_batched;	/* on: group commit runs */
+	pthread_mutex_t	 st_batch_lock;
+	pthread_cond_t	 st_batch_cv;
+	unsigned	 st_writers_waiting;
+	int		 st_batch_open;	/* BEGIN done on the writer */
+	unsigned	 st_batch_n;	/* requests in the open batch */
+	uint64_t	 st_batch_id;	/* the open (or last) batch */
+	uint64_t	 st_batch_done;	/* batches ended, in order */
+	uint64_t	 st_batch_failed[BATCH_RING];	/* ids that failed */
 
 	/*
 	 * Group commit: connections commit with synchronous=NORMAL (the WAL
@@ -42,6 +89,13 @@ struct store {
 	int		 st_sync_failed;
 	int		 st_sync_stop;
 	uint64_t	 st_fsyncs;	/* for tests and benchmarks */
+	/*
+	 * With group commit, the WAL is checkpointed by a thread of its own
+	 * rather than inside whichever request's commit crossed the
+	 * threshold (its fsync was much of the p99).
+	 */
+	sqlite3		*st_ckdb;	/* NULL: SQLite's auto-checkpoint */
+	pthread_t	 st_ckthread;
 	sqlite3		**st_db;
 	struct store_tx	*st_tx;		/* one per connection */
 	int		*st_busy;
@@ -451,6 +505,59 @@ durable(struct store *st)
 	return (rc);
 }
 
+static int limit_pages(sqlite3 *);
+
+/* The writer connection of batched writes; without it, plain writes. */
+static void
+batch_start(struct store *st, const char *path)
+{
+	char err[STORE_ERR_LEN];
+	sqlite3 *db;
+
+	if ((db = open_conn(path, err)) == NULL)
+		return;
+	if (limit_pages(db) || sqlite3_exec(db, "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA wal_autocheckpoint = 0;", NULL, NULL, NULL) != SQLITE_OK ||
+	    pthread_mutex_init(&st->st_batch_lock, NULL)) {
+		sqlite3_close(db);
+		return;
+	}
+	if (pthread_cond_init(&st->st_batch_cv, NULL)) {
+		pthread_mutex_destroy(&st->st_batch_lock);
+		sqlite3_close(db);
+		return;
+	}
+	st->st_writer.tx_store = st;
+	st->st_writer.tx_db = db;
+	st->st_writer.tx_slot = UINT32_MAX;
+	st->st_batched = 1;
+}
+
+/* Checkpoint the WAL when commits have happened, never in a request. */
+static void *
+checkpointer(void *cookie)
+{
+	struct store *st = cookie;
+	struct timespec nap = { 0, CHECKPOINT_NAP_MS * 1000 * 1000 };
+	uint64_t seen = 0, now;
+	int stop;
+
+	for (;;) {
+		(void)nanosleep(&nap, NULL);
+		pthread_mutex_lock(&st->st_sync_lock);
+		now = st->st_committed;
+		stop = st->st_sync_stop;
+		pthread_mutex_unlock(&st->st_sync_lock);
+		if (now != seen)
+			(void)sqlite3_wal_checkpoint_v2(st->st_ckdb, NULL,
+			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		seen = now;
+		if (stop)
+			break;
+	}
+	return (NULL);
+}
+
 /*
  * Start group commit on an open store whose WAL exists: open the WAL to
  * fsync it, switch every connection to synchronous=NORMAL, start the
@@ -462,6 +569,7 @@ group_commit_start(struct store *st, const char *path)
 {
 	char wal[4096];
 	const char *v = getenv("REFXD_GROUP_COMMIT");
+	char err[STORE_ERR_LEN];
 	unsigned i;
 
 	st->st_wal_fd = -1;
@@ -484,6 +592,19 @@ group_commit_start(struct store *st, const char *path)
 	for (i = 0; i < st->st_n; i++)
 		(void)sqlite3_exec(st->st_db[i], "PRAGMA synchronous = NORMAL;",
 		    NULL, NULL, NULL);
+
+	/* Checkpoints move to their own thread; if it cannot start, stay. */
+	if ((st->st_ckdb = open_conn(path, err)) == NULL)
+		return;
+	if (pthread_create(&st->st_ckthread, NULL, checkpointer, st)) {
+		sqlite3_close(st->st_ckdb);
+		st->st_ckdb = NULL;
+		return;
+	}
+	for (i = 0; i < st->st_n; i++)
+		(void)sqlite3_exec(st->st_db[i], "PRAGMA wal_autocheckpoint = 0;",
+		    NULL, NULL, NULL);
+	batch_start(st, path);
 }
 
 /** store_fsyncs(st): WAL fsyncs done by group commit so far. */
@@ -545,8 +666,10 @@ store_open(const char *path, unsigned nconns, char *err)
 		goto enomem1;
 	if (pthread_mutex_init(&st->st_lock, NULL))
 		goto enomem1;
-	if (pthread_cond_init(&st->st_free, NULL))
+	if (pthread_mutex_init(&st->st_write, NULL))
 		goto enomem2;
+	if (pthread_cond_init(&st->st_free, NULL))
+		goto enomem3;
 	st->st_n = nconns;
 	st->st_wal_fd = -1;
 	for (i = 0; i < nconns; i++) {
@@ -579,6 +702,8 @@ store_open(const char *path, unsigned nconns, char *err)
 err3:
 	store_close(st);
 	return (NULL);
+enomem3:
+	pthread_mutex_destroy(&st->st_write);
 enomem2:
 	pthread_mutex_destroy(&st->st_lock);
 enomem1:
@@ -589,6 +714,20 @@ enomem1:
 enomem0:
 	snprintf(err, STORE_ERR_LEN, "out of memory");
 	return (NULL);
+}
+
+/* Finalize the statements kept for ${tx}'s connection. */
+static void
+cache_free(struct store_tx *tx)
+{
+	size_t k;
+
+	for (k = 0; k < STMT_CACHE; k++) {
+		sqlite3_finalize(tx->tx_cache[k].cs_stmt);
+		free(tx->tx_cache[k].cs_sql);
+		tx->tx_cache[k].cs_stmt = NULL;
+		tx->tx_cache[k].cs_sql = NULL;
+	}
 }
 
 /** store_close(st): Close every connection; NULL is a no-op. */
@@ -605,14 +744,31 @@ store_close(struct store *st)
 		pthread_cond_signal(&st->st_sync_work);
 		pthread_mutex_unlock(&st->st_sync_lock);
 		pthread_join(st->st_syncer, NULL);
+		if (st->st_batched) {
+			if (st->st_batch_open)
+				(void)sqlite3_exec(st->st_writer.tx_db,
+				    "ROLLBACK;", NULL, NULL, NULL);
+			cache_free(&st->st_writer);
+			sqlite3_close(st->st_writer.tx_db);
+			pthread_cond_destroy(&st->st_batch_cv);
+			pthread_mutex_destroy(&st->st_batch_lock);
+		}
+		if (st->st_ckdb != NULL) {
+			pthread_join(st->st_ckthread, NULL);
+			sqlite3_close(st->st_ckdb);
+		}
 		pthread_cond_destroy(&st->st_sync_done);
 		pthread_cond_destroy(&st->st_sync_work);
 		pthread_mutex_destroy(&st->st_sync_lock);
 		close(st->st_wal_fd);
 	}
-	for (i = 0; i < st->st_n; i++)
+	for (i = 0; i < st->st_n; i++) {
+		if (st->st_tx != NULL)
+			cache_free(&st->st_tx[i]);
 		sqlite3_close(st->st_db[i]);
+	}
 	pthread_cond_destroy(&st->st_free);
+	pthread_mutex_destroy(&st->st_write);
 	pthread_mutex_destroy(&st->st_lock);
 	free(st->st_busy);
 	free(st->st_tx);
@@ -653,10 +809,114 @@ release(struct store_tx *tx)
 {
 	struct store *st = tx->tx_store;
 
+	/* The next writer may begin while this one waits for its fsync. */
+	if (tx->tx_write) {
+		tx->tx_write = 0;
+		pthread_mutex_unlock(&st->st_write);
+	}
 	pthread_mutex_lock(&st->st_lock);
 	st->st_busy[tx->tx_slot] = 0;
 	pthread_cond_signal(&st->st_free);
 	pthread_mutex_unlock(&st->st_lock);
+}
+
+/*
+ * End the open batch if nobody is queued to join it (or it is full):
+ * commit it, remember whether that failed, wake its members.  Called
+ * with st_write held, by the writer leaving.
+ */
+static void
+batch_leave(struct store *st)
+{
+	sqlite3 *db = st->st_writer.tx_db;
+	uint64_t id = st->st_batch_id;
+	int failed = 0, waiting;
+
+	pthread_mutex_lock(&st->st_batch_lock);
+	waiting = st->st_writers_waiting;
+	pthread_mutex_unlock(&st->st_batch_lock);
+	if (!st->st_batch_open)
+		return;
+	if (sqlite3_get_autocommit(db)) {
+		/* An error rolled the whole transaction back (SQLITE_FULL...). */
+		failed = 1;
+	} else if (waiting > 0 && st->st_batch_n < BATCH_MAX)
+		return;		/* the next writer joins, and ends it */
+	else if (sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+		log_warnx("store: commit: %s", sqlite3_errmsg(db));
+		(void)sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+		failed = 1;
+	}
+	st->st_batch_open = 0;
+	pthread_mutex_lock(&st->st_batch_lock);
+	st->st_batch_failed[id % BATCH_RING] = failed ? id : 0;
+	st->st_batch_done = id;
+	pthread_cond_broadcast(&st->st_batch_cv);
+	pthread_mutex_unlock(&st->st_batch_lock);
+}
+
+/* Join (or open) the batch: a savepoint of the writer's transaction. */
+static enum refx_err
+batch_begin(struct store *st, struct store_tx **txp)
+{
+	sqlite3 *db = st->st_writer.tx_db;
+	int rc;
+
+	pthread_mutex_lock(&st->st_batch_lock);
+	st->st_writers_waiting++;
+	pthread_mutex_unlock(&st->st_batch_lock);
+	pthread_mutex_lock(&st->st_write);
+	pthread_mutex_lock(&st->st_batch_lock);
+	st->st_writers_waiting--;
+	pthread_mutex_unlock(&st->st_batch_lock);
+	if (!st->st_batch_open || sqlite3_get_autocommit(db)) {
+		if (st->st_batch_open)
+			batch_leave(st);	/* lost: fail its members */
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			log_warnx("store: begin: %s", sqlite3_errmsg(db));
+			pthread_mutex_unlock(&st->st_write);
+			return ((rc & 0xff) == SQLITE_BUSY ? REFX_EUNAVAIL :
+			    REFX_ESTORE);
+		}
+		st->st_batch_open = 1;
+		st->st_batch_n = 0;
+		st->st_batch_id++;
+	}
+	if (sqlite3_exec(db, "SAVEPOINT request;", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		log_warnx("store: savepoint: %s", sqlite3_errmsg(db));
+		batch_leave(st);
+		pthread_mutex_unlock(&st->st_write);
+		return (REFX_ESTORE);
+	}
+	st->st_batch_n++;
+	st->st_writer.tx_batch = st->st_batch_id;
+	*txp = &st->st_writer;
+	return (REFX_OK);
+}
+
+/*
+ * Leave the batch after RELEASE (${ok}) or ROLLBACK TO; wait for the
+ * batch's commit.  Return REFX_OK if this request's work is committed.
+ */
+static enum refx_err
+batch_end(struct store *st, int ok)
+{
+	uint64_t mine = st->st_writer.tx_batch;
+	int failed;
+
+	batch_leave(st);
+	pthread_mutex_unlock(&st->st_write);
+	pthread_mutex_lock(&st->st_batch_lock);
+	while (st->st_batch_done < mine)
+		pthread_cond_wait(&st->st_batch_cv, &st->st_batch_lock);
+	failed = st->st_batch_failed[mine % BATCH_RING] == mine;
+	pthread_mutex_unlock(&st->st_batch_lock);
+	if (failed || !ok)
+		return (REFX_ESTORE);
+	/* Acknowledged means durable: wait for the shared fsync. */
+	return (durable(st) ? REFX_ESTORE : REFX_OK);
 }
 
 /** store_begin(st, write, tx): Take a connection and begin. */
@@ -666,7 +926,11 @@ store_begin(struct store *st, int write, struct store_tx **txp)
 	struct store_tx *tx;
 	int rc;
 
+	if (write && st->st_batched)
+		return (batch_begin(st, txp));
 	tx = acquire(st);
+	if ((tx->tx_write = write))
+		pthread_mutex_lock(&st->st_write);
 	rc = sqlite3_exec(tx->tx_db, write ? "BEGIN IMMEDIATE;" : "BEGIN;",
 	    NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -683,6 +947,19 @@ store_begin(struct store *st, int write, struct store_tx **txp)
 enum refx_err
 store_commit(struct store_tx *tx)
 {
+	int ok;
+
+	if (tx == &tx->tx_store->st_writer) {
+		ok = sqlite3_exec(tx->tx_db, "RELEASE request;", NULL, NULL,
+		    NULL) == SQLITE_OK;
+		if (!ok) {
+			log_warnx("store: release: %s",
+			    sqlite3_errmsg(tx->tx_db));
+			(void)sqlite3_exec(tx->tx_db, "ROLLBACK TO request; "
+			    "RELEASE request;", NULL, NULL, NULL);
+		}
+		return (batch_end(tx->tx_store, ok));
+	}
 
 	if (sqlite3_exec(tx->tx_db, "COMMIT;", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
@@ -705,6 +982,12 @@ store_rollback(struct store_tx *tx)
 
 	if (tx == NULL)
 		return;
+	if (tx == &tx->tx_store->st_writer) {
+		(void)sqlite3_exec(tx->tx_db, "ROLLBACK TO request; "
+		    "RELEASE request;", NULL, NULL, NULL);
+		(void)batch_end(tx->tx_store, 0);
+		return;
+	}
 	(void)sqlite3_exec(tx->tx_db, "ROLLBACK;", NULL, NULL, NULL);
 	release(tx);
 }
@@ -722,8 +1005,9 @@ store_ping(struct store_tx *tx)
 
 /* Statements are thin: the SQLite statement and its connection. */
 struct store_stmt {
-	sqlite3_stmt	*ss_stmt;
-	sqlite3		*ss_db;
+	sqlite3_stmt		*ss_stmt;
+	sqlite3			*ss_db;
+	struct cached_stmt	*ss_cached;	/* or NULL: finalize */
 };
 
 /* Bind the parameters named by ${fmt}; return 0 or -1. */
@@ -764,6 +1048,45 @@ bind_params(sqlite3_stmt *st, const char *fmt, va_list ap)
 	return (0);
 }
 
+/*
+ * The connection's prepared statement for ${sql}, prepared and kept on
+ * first use; NULL if it is in use already (a nested query), the cache is
+ * full, or it cannot be prepared (the caller then prepares its own and
+ * reports the error).
+ */
+static struct cached_stmt *
+cache_get(struct store_tx *tx, const char *sql)
+{
+	struct cached_stmt *c, *free_slot = NULL;
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++) {
+		c = &tx->tx_cache[i];
+		if (c->cs_sql == NULL) {
+			if (free_slot == NULL)
+				free_slot = c;
+			continue;
+		}
+		if (strcmp(c->cs_sql, sql) != 0)
+			continue;
+		if (c->cs_busy)
+			return (NULL);
+		c->cs_busy = 1;
+		return (c);
+	}
+	if (free_slot == NULL || (free_slot->cs_sql = strdup(sql)) == NULL)
+		return (NULL);
+	if (sqlite3_prepare_v3(tx->tx_db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &free_slot->cs_stmt, NULL) != SQLITE_OK) {
+		free(free_slot->cs_sql);
+		free_slot->cs_sql = NULL;
+		free_slot->cs_stmt = NULL;
+		return (NULL);
+	}
+	free_slot->cs_busy = 1;
+	return (free_slot);
+}
+
 static struct store_stmt *
 vquery(struct store_tx *tx, const char *sql, const char *fmt, va_list ap)
 {
@@ -772,7 +1095,9 @@ vquery(struct store_tx *tx, const char *sql, const char *fmt, va_list ap)
 	if ((ss = calloc(1, sizeof(*ss))) == NULL)
 		return (NULL);
 	ss->ss_db = tx->tx_db;
-	if (sqlite3_prepare_v2(tx->tx_db, sql, -1, &ss->ss_stmt, NULL) !=
+	if ((ss->ss_cached = cache_get(tx, sql)) != NULL)
+		ss->ss_stmt = ss->ss_cached->cs_stmt;
+	else if (sqlite3_prepare_v2(tx->tx_db, sql, -1, &ss->ss_stmt, NULL) !=
 	    SQLITE_OK) {
 		log_warnx("store: prepare: %s", sqlite3_errmsg(tx->tx_db));
 		free(ss);
@@ -848,7 +1173,13 @@ store_finalize(struct store_stmt *ss)
 
 	if (ss == NULL)
 		return;
-	sqlite3_finalize(ss->ss_stmt);
+	if (ss->ss_cached != NULL) {
+		/* Kept: reset, so that it holds no lock or value. */
+		(void)sqlite3_reset(ss->ss_stmt);
+		(void)sqlite3_clear_bindings(ss->ss_stmt);
+		ss->ss_cached->cs_busy = 0;
+	} else
+		sqlite3_finalize(ss->ss_stmt);
 	free(ss);
 }
 
