@@ -161,7 +161,7 @@ cat >"$T/refxd.ini" <<INI
 listen = 127.0.0.1
 port = $RPORT
 user = nobody
-threads = ${REFXD_THREADS:-8}
+threads = ${REFXD_THREADS:-16}
 
 [tls]
 certificate = $T/pki/server.crt

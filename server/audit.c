@@ -202,11 +202,36 @@ key_of(struct audit *a, const char *unit)
 
 /* ---- tree storage ------------------------------------------------------ */
 
-/* Callbacks for refx_merkle_*: complete-subtree hashes of one log. */
+/*
+ * Callbacks for refx_merkle_*: complete-subtree hashes of one log.  An
+ * append and the root after it touch the same O(log n) nodes; those seen
+ * are remembered for the rest of the append instead of queried again.
+ */
+#define NODES_SEEN	160
+struct node_seen {
+	unsigned	ns_level;
+	uint64_t	ns_index;
+	uint8_t		ns_hash[32];
+};
+
 struct nodes {
 	struct store_tx	*n_tx;
 	int64_t		 n_log;
+	struct node_seen n_seen[NODES_SEEN];
+	size_t		 n_nseen;
 };
+
+static void
+node_remember(struct nodes *n, unsigned level, uint64_t index,
+    const uint8_t h[32])
+{
+
+	if (n->n_nseen == NODES_SEEN)
+		return;
+	n->n_seen[n->n_nseen].ns_level = level;
+	n->n_seen[n->n_nseen].ns_index = index;
+	memcpy(n->n_seen[n->n_nseen++].ns_hash, h, 32);
+}
 
 static int
 node_get(void *cookie, unsigned level, uint64_t index, uint8_t out[32])
@@ -214,9 +239,15 @@ node_get(void *cookie, unsigned level, uint64_t index, uint8_t out[32])
 	struct nodes *n = cookie;
 	struct store_stmt *st;
 	const void *p;
-	size_t len;
+	size_t len, i;
 	int rc = -1;
 
+	for (i = 0; i < n->n_nseen; i++)
+		if (n->n_seen[i].ns_level == level &&
+		    n->n_seen[i].ns_index == index) {
+			memcpy(out, n->n_seen[i].ns_hash, 32);
+			return (0);
+		}
 	st = store_query(n->n_tx, "SELECT hash FROM audit_nodes WHERE "
 	    "log_id = ? AND level = ? AND idx = ?", "iii", n->n_log,
 	    (int64_t)level, (int64_t)index);
@@ -225,6 +256,7 @@ node_get(void *cookie, unsigned level, uint64_t index, uint8_t out[32])
 	if (store_step(st) == STORE_ROW &&
 	    (p = store_col_blob(st, 0, &len)) != NULL && len == 32) {
 		memcpy(out, p, 32);
+		node_remember(n, level, index, out);
 		rc = 0;
 	}
 	store_finalize(st);
@@ -236,9 +268,12 @@ node_put(void *cookie, unsigned level, uint64_t index, const uint8_t h[32])
 {
 	struct nodes *n = cookie;
 
-	return (store_run(n->n_tx, "INSERT INTO audit_nodes (log_id, level, "
+	if (store_run(n->n_tx, "INSERT INTO audit_nodes (log_id, level, "
 	    "idx, hash) VALUES (?, ?, ?, ?)", "iiib", n->n_log,
-	    (int64_t)level, (int64_t)index, h, (size_t)32) == REFX_OK ? 0 : -1);
+	    (int64_t)level, (int64_t)index, h, (size_t)32) != REFX_OK)
+		return (-1);
+	node_remember(n, level, index, h);
+	return (0);
 }
 
 /* Find or create the log of ${unit}; return its id, size. */
@@ -307,6 +342,7 @@ append_one(struct audit *a, struct store_tx *tx, const char *unit,
 	if (log_row(a, tx, unit, &n.n_log, &size))
 		return (REFX_ESTORE);
 	n.n_tx = tx;
+	n.n_nseen = 0;
 	e->ae_index = size;
 	refx_random(e->ae_salt, sizeof(e->ae_salt));
 	if (refx_audit_encode(e, buf, &len)) {
