@@ -1,12 +1,19 @@
 /*
- * Audit bundles and their verification (see bundle.h).  Pure: no I/O.
+ * Audit bundles and their verification (see bundle.h).  No file is opened
+ * here: bundle_read and bundle_verify read the descriptor they are given.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "refx/audit.h"
 #include "refx/cert.h"
@@ -20,6 +27,53 @@
 #define PEM_BEGIN	"-----BEGIN CERTIFICATE-----"
 #define ORIGIN_UNIT	"/audit/"	/* an origin ends in /audit/UNIT */
 #define NKEYS		6		/* members of a bundle file */
+#define FORMAT_MAX	64		/* bytes of its "format" */
+#define B64_MAX		((REFX_AUDIT_ENTRY_MAX + 2) / 3 * 4)
+					/* base64 of the largest entry */
+#define HLEN		REFX_MERKLE_HASH_LEN
+#define LEAF_PREFIX	0x00		/* RFC 9162: leaf = H(0x00 || entry) */
+#define NODE_PREFIX	0x01		/* node = H(0x01 || left || right) */
+#define XX		0xff		/* not a base64 character */
+
+/* The value of each base64 character (standard alphabet), or XX. */
+static const uint8_t b64_val[256] = {
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, 62, XX, XX, XX, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, XX, XX, XX, XX, XX, XX,
+	XX,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, XX, XX, XX, XX, XX,
+	XX, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+};
+
+/* The members of a bundle file, and the longest value of each string. */
+enum { K_FORMAT, K_UNIT, K_ORIGIN, K_CERT, K_CHECKPOINT, K_ENTRIES };
+static const struct {
+	const char	*k_name;
+	size_t		 k_max;
+} keys[NKEYS] = {
+	{ "format", FORMAT_MAX },
+	{ "unit", REFX_AGENCY_ID_MAX },
+	{ "origin", REFX_NOTE_NAME_MAX },
+	{ "certificate", BUNDLE_CERT_MAX },
+	{ "checkpoint", REFX_NOTE_MAX },
+	{ "entries", 0 },
+};
+
+#define NOT_BUNDLE	"not a " BUNDLE_FORMAT " file (an object with " \
+			"exactly format, unit, origin, certificate, " \
+			"checkpoint and entries)"
+#define BAD_MEMBER	"unit, origin, certificate, checkpoint or entries " \
+			"is missing, of the wrong type or too long"
 
 /** bundle_new(): An empty bundle (free with bundle_free), or NULL. */
 struct bundle *
@@ -33,6 +87,7 @@ bundle_new(void)
 	if ((b->b_off = malloc(b->b_offalloc * sizeof(*b->b_off))) == NULL)
 		goto err1;
 	b->b_off[0] = 0;
+	b->b_fd = -1;
 	return (b);
 
 err1:
@@ -132,7 +187,8 @@ bundle_add(struct bundle *b, const uint8_t *entry, size_t len)
 	size_t na, *off;
 	uint8_t *data;
 
-	if (len > REFX_AUDIT_ENTRY_MAX || b->b_n >= BUNDLE_ENTRIES_MAX)
+	if (len > REFX_AUDIT_ENTRY_MAX || b->b_n >= BUNDLE_ENTRIES_MAX ||
+	    b->b_fd != -1)
 		return (-1);
 
 	/* Room for one more offset, and for the bytes (sizes are bounded). */
@@ -159,160 +215,870 @@ bundle_add(struct bundle *b, const uint8_t *entry, size_t len)
 	return (0);
 }
 
+/*
+ * Decode the ${n} characters of padded standard base64 at ${s} into
+ * ${out}, at most ${max} bytes, accepting exactly what refx_b64_decode
+ * accepts: the alphabet only, '=' only as the last one or two characters,
+ * and the bits the padding leaves over zero, so that a value has one
+ * encoding.  Return 0 with the length in ${outlen}, or -1.
+ *
+ * Table-driven, not constant-time: an audit entry is public to whoever
+ * verifies it (libsodium's constant-time decoder was 18 % of a verify).
+ */
+static int
+b64_decode(const uint8_t *s, size_t n, uint8_t *out, size_t max,
+    size_t *outlen)
+{
+	size_t pad = 0, whole, i, o = 0;
+	unsigned a, b, c, d;
+
+	if (n % 4 != 0)
+		return (-1);
+	if (n > 0 && s[n - 1] == '=')
+		pad = s[n - 2] == '=' ? 2 : 1;
+	if (n / 4 * 3 - pad > max)
+		return (-1);
+
+	/* The quanta of three bytes; a padded last one apart. */
+	whole = pad > 0 ? n - 4 : n;
+	for (i = 0; i < whole; i += 4) {
+		a = b64_val[s[i]];
+		b = b64_val[s[i + 1]];
+		c = b64_val[s[i + 2]];
+		d = b64_val[s[i + 3]];
+		if ((a | b | c | d) & 0x80)
+			return (-1);
+		out[o++] = (uint8_t)(a << 2 | b >> 4);
+		out[o++] = (uint8_t)(b << 4 | c >> 2);
+		out[o++] = (uint8_t)(c << 6 | d);
+	}
+	if (pad > 0) {
+		a = b64_val[s[i]];
+		b = b64_val[s[i + 1]];
+		c = pad == 1 ? b64_val[s[i + 2]] : 0;
+		if ((a | b | c) & 0x80 || (pad == 2 && (b & 0x0f) != 0) ||
+		    (pad == 1 && (c & 0x03) != 0))
+			return (-1);
+		out[o++] = (uint8_t)(a << 2 | b >> 4);
+		if (pad == 1)
+			out[o++] = (uint8_t)(b << 4 | c >> 2);
+	}
+	*outlen = o;
+	return (0);
+}
+
+/*
+ * Is ${s} (${n} characters) what b64_decode accepts, decoding to at most
+ * ${max} bytes?  The same checks without the decoding, for the pass that
+ * only checks a file (about twice as fast).  Return 0 or -1.
+ */
+static int
+b64_valid(const uint8_t *s, size_t n, size_t max)
+{
+	size_t pad = 0, whole, i;
+	unsigned acc = 0, b, c;
+
+	if (n % 4 != 0)
+		return (-1);
+	if (n > 0 && s[n - 1] == '=')
+		pad = s[n - 2] == '=' ? 2 : 1;
+	if (n / 4 * 3 - pad > max)
+		return (-1);
+
+	/* Four lookups a turn, not one: no chain of dependent ORs. */
+	whole = pad > 0 ? n - 4 : n;
+	for (i = 0; i < whole; i += 4)
+		acc |= (b64_val[s[i]] | b64_val[s[i + 1]]) |
+		    (b64_val[s[i + 2]] | b64_val[s[i + 3]]);
+	if (pad > 0) {
+		b = b64_val[s[i + 1]];
+		c = pad == 1 ? b64_val[s[i + 2]] : 0;
+		acc |= b64_val[s[i]] | b | c;
+		if ((pad == 2 && (b & 0x0f) != 0) ||
+		    (pad == 1 && (c & 0x03) != 0))
+			return (-1);
+	}
+	return (acc & 0x80 ? -1 : 0);
+}
+
 /** bundle_add_b64(b, s): As bundle_add, from base64; -1 also if malformed. */
 int
 bundle_add_b64(struct bundle *b, const char *s)
 {
-	uint8_t *raw;
+	uint8_t raw[REFX_AUDIT_ENTRY_MAX];
 	size_t len;
-	int rc;
 
-	if (refx_b64_decode(s, REFX_AUDIT_ENTRY_MAX, &raw, &len))
+	if (b64_decode((const uint8_t *)s, strlen(s), raw, sizeof(raw), &len))
 		return (-1);
-	rc = bundle_add(b, raw, len);
-	free(raw);
+	return (bundle_add(b, raw, len));
+}
+
+/* --- reading a bundle file ------------------------------------------------ */
+
+/*
+ * The bytes of a bundle file: all in memory, or read from a descriptor
+ * through a window of BUNDLE_WINDOW bytes.  s_p and s_end are the bytes
+ * read and not yet scanned; a read refills the window, keeping them.
+ */
+struct src {
+	int		 s_fd;		/* -1: all of it is in memory */
+	uint8_t		*s_buf;		/* the window (from a descriptor) */
+	const uint8_t	*s_p;		/* the next byte */
+	const uint8_t	*s_end;		/* the end of what was read */
+	uint64_t	 s_off;		/* the file offset of s_end */
+	int		 s_eof;		/* nothing more to read */
+	int		 s_errno;	/* why reading stopped: a read's
+					   errno, EFBIG or ENOBUFS */
+};
+
+/* Make ${s} the ${len} bytes at ${text}. */
+static void
+src_mem(struct src *s, const uint8_t *text, size_t len)
+{
+
+	memset(s, 0, sizeof(*s));
+	s->s_fd = -1;
+	s->s_p = text;
+	s->s_end = text + len;
+	s->s_off = len;
+	s->s_eof = 1;
+}
+
+/* Make ${s} the file ${fd} from offset ${off}.  Return 0 or -1. */
+static int
+src_file(struct src *s, int fd, uint64_t off)
+{
+
+	memset(s, 0, sizeof(*s));
+	if ((s->s_buf = malloc(BUNDLE_WINDOW)) == NULL)
+		return (-1);
+	s->s_fd = fd;
+	s->s_p = s->s_end = s->s_buf;
+	s->s_off = off;
+	return (0);
+}
+
+/* Free what ${s} holds. */
+static void
+src_free(struct src *s)
+{
+
+	free(s->s_buf);
+	s->s_buf = NULL;
+}
+
+/* The file offset of the next byte of ${s}. */
+static uint64_t
+src_pos(const struct src *s)
+{
+
+	return (s->s_off - (uint64_t)(s->s_end - s->s_p));
+}
+
+/*
+ * Read more into the window of ${s}, keeping its unscanned bytes.  Return
+ * 1 if there are more, 0 at the end of the file, or -1 with s_errno set:
+ * a read failed, or the file passed BUNDLE_FILE_MAX bytes (EFBIG).
+ */
+static int
+src_more(struct src *s)
+{
+	size_t keep = (size_t)(s->s_end - s->s_p);
+	ssize_t n;
+
+	if (s->s_eof || s->s_errno != 0)
+		return (s->s_errno != 0 ? -1 : 0);
+
+	/* Callers never keep more than a string of BUNDLE_TOKEN_MAX. */
+	if (keep > 0 && s->s_p != s->s_buf)
+		memmove(s->s_buf, s->s_p, keep);
+	s->s_p = s->s_buf;
+	s->s_end = s->s_buf + keep;
+	do
+		n = pread(s->s_fd, s->s_buf + keep, BUNDLE_WINDOW - keep,
+		    (off_t)s->s_off);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		s->s_errno = errno != 0 ? errno : EIO;
+		return (-1);
+	}
+	if (n == 0) {
+		s->s_eof = 1;
+		return (0);
+	}
+	s->s_off += (uint64_t)n;
+	s->s_end += n;
+	if (s->s_off > BUNDLE_FILE_MAX) {
+		s->s_errno = EFBIG;
+		return (-1);
+	}
+	return (1);
+}
+
+/*
+ * Skip JSON whitespace in ${s}.  Return the next byte (not consumed), or
+ * -1 at the end of the input or if reading failed (s_errno).  The loop
+ * ends: each turn consumes a byte or reads more of a bounded file.
+ */
+static int
+src_next(struct src *s)
+{
+
+	for (;;) {
+		for (; s->s_p < s->s_end; s->s_p++)
+			if (*s->s_p != ' ' && *s->s_p != '\t' &&
+			    *s->s_p != '\n' && *s->s_p != '\r')
+				return (*s->s_p);
+		if (src_more(s) != 1)
+			return (-1);
+	}
+}
+
+/*
+ * The end of the JSON string token that starts at ${p} (a '"') within
+ * ${n} bytes: its closing '"', or NULL if it is not within them.  Sets
+ * ${esc} if the token holds a backslash.  Base64 has no escapes: two
+ * memchr() find most tokens' ends.
+ */
+static const uint8_t *
+token_end(const uint8_t *p, size_t n, int *esc)
+{
+	const uint8_t *q;
+	size_t i;
+
+	*esc = 0;
+	if ((q = memchr(p + 1, '"', n - 1)) == NULL)
+		return (NULL);
+	if (memchr(p + 1, '\\', (size_t)(q - p - 1)) == NULL)
+		return (q);
+
+	/* Walk it: the byte after a backslash is never the end. */
+	*esc = 1;
+	for (i = 1; i < n; i++) {
+		if (p[i] == '\\')
+			i++;
+		else if (p[i] == '"')
+			return (p + i);
+	}
+	return (NULL);
+}
+
+/*
+ * Take the JSON string token at the next byte of ${s} (a '"'): its bytes,
+ * quotes included, in ${tok} and ${len}, valid until ${s} reads again,
+ * and whether it holds an escape in ${esc}.  Only its end is found here.
+ * Return 0, or -1 if the input ends first, reading failed, or the token
+ * is longer than BUNDLE_TOKEN_MAX (s_errno ENOBUFS): no value the format
+ * allows is, even with every character escaped.
+ */
+static int
+src_string(struct src *s, const uint8_t **tok, size_t *len, int *esc)
+{
+	const uint8_t *q;
+	size_t have;
+
+	for (;;) {
+		have = (size_t)(s->s_end - s->s_p);
+		if ((q = token_end(s->s_p, have, esc)) != NULL) {
+			*tok = s->s_p;
+			*len = (size_t)(q + 1 - s->s_p);
+			if (*len > BUNDLE_TOKEN_MAX)
+				break;
+			s->s_p = q + 1;
+			return (0);
+		}
+		if (have > BUNDLE_TOKEN_MAX)
+			break;
+		if (src_more(s) != 1)
+			return (-1);
+	}
+	s->s_errno = ENOBUFS;
+	return (-1);
+}
+
+/*
+ * Why scanning ${s} stopped at the end of its input or a failed read:
+ * a message in ${err} (${what} if the input just ended), and the status.
+ */
+static int
+src_fail(const struct src *s, const char *what, char *err, size_t errlen)
+{
+
+	switch (s->s_errno) {
+	case 0:
+		snprintf(err, errlen, "not JSON: the file ends %s", what);
+		return (BUNDLE_EMALFORMED);
+	case EFBIG:
+		snprintf(err, errlen, "larger than %llu bytes",
+		    (unsigned long long)BUNDLE_FILE_MAX);
+		return (BUNDLE_EMALFORMED);
+	case ENOBUFS:
+		snprintf(err, errlen, "a string at byte %llu is longer than "
+		    "%d bytes", (unsigned long long)src_pos(s),
+		    BUNDLE_TOKEN_MAX);
+		return (BUNDLE_EMALFORMED);
+	default:
+		snprintf(err, errlen, "cannot read: %s", strerror(s->s_errno));
+		return (BUNDLE_EREAD);
+	}
+}
+
+/* The JSON string token ${tok}, decoded by jansson, or NULL if invalid. */
+static json_t *
+token_json(const uint8_t *tok, size_t len)
+{
+	json_error_t je;
+	json_t *v;
+
+	if ((v = json_loadb((const char *)tok, len, JSON_DECODE_ANY, &je)) !=
+	    NULL && !json_is_string(v)) {
+		json_decref(v);
+		v = NULL;
+	}
+	return (v);
+}
+
+/*
+ * Decode the ${n} base64 characters at ${s} into ${out} (at least
+ * REFX_AUDIT_ENTRY_MAX bytes), or if ${out} is NULL only check them.
+ * Return 0 (with the length in ${outlen}) or -1.
+ */
+static int
+b64_entry(const uint8_t *s, size_t n, uint8_t *out, size_t *outlen)
+{
+
+	if (out == NULL)
+		return (b64_valid(s, n, REFX_AUDIT_ENTRY_MAX));
+	return (b64_decode(s, n, out, REFX_AUDIT_ENTRY_MAX, outlen));
+}
+
+/*
+ * Decode the entry whose string token is ${tok} as b64_entry does.  A
+ * token without escapes is its own value if it is base64 at all; one
+ * with escapes is decoded by jansson first.  Return 0 or -1.
+ */
+static int
+entry_decode(const uint8_t *tok, size_t len, int esc, uint8_t *out,
+    size_t *outlen)
+{
+	json_t *v;
+	int rc = -1;
+
+	if (!esc)
+		return (b64_entry(tok + 1, len - 2, out, outlen));
+	if ((v = token_json(tok, len)) == NULL)
+		return (-1);
+	if (json_string_length(v) <= B64_MAX)
+		rc = b64_entry((const uint8_t *)json_string_value(v),
+		    json_string_length(v), out, outlen);
+	json_decref(v);
 	return (rc);
 }
 
-/* The string member ${key} of ${o}, of at most ${max} bytes, no NUL. */
-static const char *
-member_str(json_t *o, const char *key, size_t max)
-{
-	json_t *v;
+/*
+ * What each entry is handed to as the entries array is scanned: (cookie,
+ * its index, its bytes, their length).  It returns BUNDLE_OK to go on, or
+ * the status to stop with (its message written already).
+ */
+typedef int entry_fn(void *, size_t, const uint8_t *, size_t);
 
-	if ((v = json_object_get(o, key)) == NULL || !json_is_string(v) ||
-	    json_string_length(v) > max ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return (NULL);
-	return (json_string_value(v));
+/*
+ * Scan the entries array whose '[' is the next byte of ${s}: each entry
+ * a string, the base64 of at most REFX_AUDIT_ENTRY_MAX bytes, decoded
+ * into ${ent} and handed to ${fn} (if ${fn} is NULL, only checked); at
+ * most BUNDLE_ENTRIES_MAX of them.  Return BUNDLE_OK with their number in
+ * ${n}, ${fn}'s status, or another status with a message in ${err}.
+ */
+static int
+scan_entries(struct src *s, uint8_t *ent, entry_fn *fn, void *cookie,
+    size_t *n, char *err, size_t errlen)
+{
+	const uint8_t *tok;
+	size_t i, len, elen;
+	int c, esc, st;
+
+	*n = 0;
+	s->s_p++;
+	if ((c = src_next(s)) == ']') {
+		s->s_p++;
+		return (BUNDLE_OK);
+	}
+	for (i = 0; i < BUNDLE_ENTRIES_MAX; i++) {
+		if (c == -1)
+			return (src_fail(s, "inside entries", err, errlen));
+		if (c != '"')
+			goto bad;
+		if (src_string(s, &tok, &len, &esc))
+			return (src_fail(s, "inside entries", err, errlen));
+		if (entry_decode(tok, len, esc, fn != NULL ? ent : NULL, &elen))
+			goto bad;
+		if (fn != NULL && (st = fn(cookie, i, ent, elen)) != BUNDLE_OK)
+			return (st);
+
+		/* A ',' and the next, or the end. */
+		if ((c = src_next(s)) == ']') {
+			s->s_p++;
+			*n = i + 1;
+			return (BUNDLE_OK);
+		}
+		if (c == -1)
+			return (src_fail(s, "inside entries", err, errlen));
+		if (c != ',') {
+			snprintf(err, errlen, "not JSON: ',' or ']' expected "
+			    "after entries[%zu]", i);
+			return (BUNDLE_EMALFORMED);
+		}
+		s->s_p++;
+		c = src_next(s);
+	}
+	snprintf(err, errlen, "more than %d entries", BUNDLE_ENTRIES_MAX);
+	return (BUNDLE_EMALFORMED);
+
+bad:
+	snprintf(err, errlen, "entries[%zu] is not the base64 of at most %d "
+	    "bytes", i, REFX_AUDIT_ENTRY_MAX);
+	return (BUNDLE_EMALFORMED);
+}
+
+/* A bundle file's members, as scanned. */
+struct head {
+	int		 h_seen[NKEYS];
+	char		*h_val[NKEYS];	/* a string within its bound, or NULL */
+	uint64_t	 h_off;		/* where the entries array starts */
+	size_t		 h_n;		/* entries */
+};
+
+/* Free the strings of ${h}. */
+static void
+head_free(struct head *h)
+{
+	size_t k;
+
+	for (k = 0; k < NKEYS; k++) {
+		free(h->h_val[k]);
+		h->h_val[k] = NULL;
+	}
+}
+
+/*
+ * Scan the member name at the next byte of ${s} (a '"'), decoded as
+ * jansson does, into ${k}: the index of a key of the format, or NKEYS.
+ * Return 0, or -1 if it is not a valid string.
+ */
+static int
+scan_key(struct src *s, size_t *k)
+{
+	const uint8_t *tok;
+	size_t len;
+	json_t *v;
+	int esc;
+
+	if (src_string(s, &tok, &len, &esc) || (v = token_json(tok, len)) ==
+	    NULL)
+		return (-1);
+	for (*k = 0; *k < NKEYS; (*k)++)
+		if (strlen(keys[*k].k_name) == json_string_length(v) &&
+		    strcmp(keys[*k].k_name, json_string_value(v)) == 0)
+			break;
+	json_decref(v);
+	return (0);
+}
+
+/*
+ * Scan the value of string member ${k} at the next byte of ${s} into
+ * ${h}: kept only if within its bound and without a NUL.  Return a
+ * status, with a message in ${err}.
+ */
+static int
+scan_value(struct src *s, size_t k, struct head *h, char *err, size_t errlen)
+{
+	const uint8_t *tok;
+	size_t len;
+	json_t *v;
+	int esc;
+
+	if (src_string(s, &tok, &len, &esc))
+		return (src_fail(s, "inside a string", err, errlen));
+	if ((v = token_json(tok, len)) == NULL) {
+		snprintf(err, errlen, "not JSON: the value of %s is not a "
+		    "valid string", keys[k].k_name);
+		return (BUNDLE_EMALFORMED);
+	}
+	if (json_string_length(v) <= keys[k].k_max &&
+	    strlen(json_string_value(v)) == json_string_length(v) &&
+	    (h->h_val[k] = strdup(json_string_value(v))) == NULL) {
+		json_decref(v);
+		snprintf(err, errlen, "out of memory");
+		return (BUNDLE_ENOMEM);
+	}
+	json_decref(v);
+	return (BUNDLE_OK);
+}
+
+/*
+ * Scan a whole bundle file from ${s} into ${h}, handing each entry to
+ * ${fn} as scan_entries does: one JSON object of the format's members,
+ * each at most once, the entries an array of strings and the others
+ * strings, and nothing after it but whitespace.  Return BUNDLE_OK, or a
+ * status with a message in ${err} (${h} then holds what was scanned).
+ */
+static int
+scan_file(struct src *s, uint8_t *ent, entry_fn *fn, void *cookie,
+    struct head *h, char *err, size_t errlen)
+{
+	size_t m, k;
+	int c, st;
+
+	if ((c = src_next(s)) != '{') {
+		if (c == -1 && s->s_errno != 0)
+			return (src_fail(s, "", err, errlen));
+		snprintf(err, errlen, "not JSON: no object");
+		return (BUNDLE_EMALFORMED);
+	}
+	s->s_p++;
+	if ((c = src_next(s)) == '}') {
+		s->s_p++;
+		goto end;
+	}
+
+	/* Each member is a key not seen before: at most NKEYS of them. */
+	for (m = 0; m <= NKEYS; m++) {
+		if (c == -1)
+			return (src_fail(s, "inside the object", err, errlen));
+		if (c != '"' || scan_key(s, &k)) {
+			if (s->s_errno != 0)
+				return (src_fail(s, "", err, errlen));
+			snprintf(err, errlen, "not JSON: a member name "
+			    "expected at byte %llu",
+			    (unsigned long long)src_pos(s));
+			return (BUNDLE_EMALFORMED);
+		}
+		if (k == NKEYS || h->h_seen[k]) {
+			snprintf(err, errlen, NOT_BUNDLE);
+			return (BUNDLE_EMALFORMED);
+		}
+		h->h_seen[k] = 1;
+		if ((c = src_next(s)) != ':') {
+			snprintf(err, errlen, "not JSON: ':' expected at byte "
+			    "%llu", (unsigned long long)src_pos(s));
+			return (c == -1 && s->s_errno != 0 ?
+			    src_fail(s, "", err, errlen) : BUNDLE_EMALFORMED);
+		}
+		s->s_p++;
+		c = src_next(s);
+		if (k == K_ENTRIES && c == '[') {
+			h->h_off = src_pos(s);
+			if ((st = scan_entries(s, ent, fn, cookie, &h->h_n, err,
+			    errlen)) != BUNDLE_OK)
+				return (st);
+		} else if (k != K_ENTRIES && c == '"') {
+			if ((st = scan_value(s, k, h, err, errlen)) !=
+			    BUNDLE_OK)
+				return (st);
+		} else {
+			/* Any other value would have been of the wrong type. */
+			if (c == -1)
+				return (src_fail(s, "inside the object", err,
+				    errlen));
+			snprintf(err, errlen, "%s", k == K_FORMAT ? NOT_BUNDLE :
+			    BAD_MEMBER);
+			return (BUNDLE_EMALFORMED);
+		}
+
+		/* A ',' and the next member, or the end of the object. */
+		if ((c = src_next(s)) == '}') {
+			s->s_p++;
+			goto end;
+		}
+		if (c == -1)
+			return (src_fail(s, "inside the object", err, errlen));
+		if (c != ',') {
+			snprintf(err, errlen, "not JSON: ',' or '}' expected "
+			    "at byte %llu", (unsigned long long)src_pos(s));
+			return (BUNDLE_EMALFORMED);
+		}
+		s->s_p++;
+		c = src_next(s);
+	}
+	snprintf(err, errlen, NOT_BUNDLE);
+	return (BUNDLE_EMALFORMED);
+
+end:
+	/* Nothing after the object but whitespace. */
+	if (src_next(s) != -1) {
+		snprintf(err, errlen, "not JSON: data after the object, at "
+		    "byte %llu", (unsigned long long)src_pos(s));
+		return (BUNDLE_EMALFORMED);
+	}
+	if (s->s_errno != 0)
+		return (src_fail(s, "", err, errlen));
+	return (BUNDLE_OK);
+}
+
+/*
+ * Check the members scanned into ${h} as the format wants them and set
+ * them in ${b}.  Return a status, with a message in ${err}.
+ */
+static int
+head_check(const struct head *h, struct bundle *b, char *err, size_t errlen)
+{
+	const char *const *v = (const char *const *)h->h_val;
+	size_t k;
+
+	for (k = 0; k < NKEYS; k++)
+		if (!h->h_seen[k])
+			break;
+	if (k < NKEYS || v[K_FORMAT] == NULL ||
+	    strcmp(v[K_FORMAT], BUNDLE_FORMAT) != 0) {
+		snprintf(err, errlen, NOT_BUNDLE);
+		return (BUNDLE_EMALFORMED);
+	}
+	if (v[K_UNIT] == NULL || !refx_agency_id_valid(v[K_UNIT]) ||
+	    v[K_ORIGIN] == NULL || !origin_valid(v[K_ORIGIN]) ||
+	    v[K_CERT] == NULL || strncmp(v[K_CERT], PEM_BEGIN,
+	    strlen(PEM_BEGIN)) != 0 || v[K_CHECKPOINT] == NULL) {
+		snprintf(err, errlen, BAD_MEMBER);
+		return (BUNDLE_EMALFORMED);
+	}
+	if (bundle_set(b, v[K_UNIT], v[K_ORIGIN], v[K_CERT], v[K_CHECKPOINT])) {
+		snprintf(err, errlen, "out of memory");
+		return (BUNDLE_ENOMEM);
+	}
+	return (BUNDLE_OK);
+}
+
+/* An entry_fn: add the entry to the bundle (the cookie). */
+static int
+add_entry(void *cookie, size_t i, const uint8_t *e, size_t len)
+{
+
+	(void)i;
+	return (bundle_add(cookie, e, len) ? BUNDLE_ENOMEM : BUNDLE_OK);
 }
 
 /**
  * bundle_parse(text, len, b, err, errlen): Parse a bundle file strictly:
- * exactly the keys above, each of its type and within its bound.  Return
- * BUNDLE_OK with the bundle in ${b}, BUNDLE_EMALFORMED with a message in
- * ${err}, or BUNDLE_ENOMEM.
+ * exactly the keys above, each of its type and within its bound, every
+ * string at most BUNDLE_TOKEN_MAX bytes, every entry the padded base64 of
+ * at most REFX_AUDIT_ENTRY_MAX bytes, at most BUNDLE_ENTRIES_MAX entries,
+ * nothing after the object.  The entries are decoded into the bundle.
+ * Return BUNDLE_OK with the bundle in ${b}, BUNDLE_EMALFORMED with a
+ * message in ${err}, or BUNDLE_ENOMEM.
  */
 int
 bundle_parse(const uint8_t *text, size_t len, struct bundle **bp, char *err,
     size_t errlen)
 {
-	const char *format, *unit, *origin, *cert, *cp;
-	json_error_t je;
-	json_t *root, *entries, *e;
+	uint8_t ent[REFX_AUDIT_ENTRY_MAX];
+	struct head h;
+	struct src s;
 	struct bundle *b;
-	size_t i;
-	int st = BUNDLE_EMALFORMED;
+	int st;
 
 	*bp = NULL;
-	if (len > BUNDLE_FILE_MAX) {
-		snprintf(err, errlen, "larger than %d bytes", BUNDLE_FILE_MAX);
-		goto err0;
-	}
-	if ((root = json_loadb((const char *)text, len,
-	    JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		snprintf(err, errlen, "not JSON (line %d: %s)", je.line,
-		    je.text);
-		goto err0;
-	}
-
-	/* Exactly the members of the format, each of its type. */
-	format = member_str(root, "format", 64);
-	unit = member_str(root, "unit", REFX_AGENCY_ID_MAX);
-	origin = member_str(root, "origin", REFX_NOTE_NAME_MAX);
-	cert = member_str(root, "certificate", BUNDLE_CERT_MAX);
-	cp = member_str(root, "checkpoint", REFX_NOTE_MAX);
-	entries = json_object_get(root, "entries");
-	if (!json_is_object(root) || json_object_size(root) != NKEYS ||
-	    format == NULL || strcmp(format, BUNDLE_FORMAT) != 0) {
-		snprintf(err, errlen, "not a %s file (an object with exactly "
-		    "format, unit, origin, certificate, checkpoint and "
-		    "entries)", BUNDLE_FORMAT);
-		goto err1;
-	}
-	if (unit == NULL || !refx_agency_id_valid(unit) || origin == NULL ||
-	    !origin_valid(origin) || cert == NULL ||
-	    strncmp(cert, PEM_BEGIN, strlen(PEM_BEGIN)) != 0 || cp == NULL ||
-	    !json_is_array(entries) ||
-	    json_array_size(entries) > BUNDLE_ENTRIES_MAX) {
-		snprintf(err, errlen, "unit, origin, certificate, checkpoint "
-		    "or entries is missing, of the wrong type or too long");
-		goto err1;
-	}
-
-	/* The bundle, each entry decoded. */
-	if ((b = bundle_new()) == NULL || bundle_set(b, unit, origin, cert,
-	    cp)) {
-		st = BUNDLE_ENOMEM;
+	memset(&h, 0, sizeof(h));
+	if ((b = bundle_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto err2;
+		st = BUNDLE_ENOMEM;
+		goto err0;
 	}
-	json_array_foreach(entries, i, e) {
-		if (!json_is_string(e) || json_string_length(e) >
-		    (REFX_AUDIT_ENTRY_MAX + 2) / 3 * 4 ||
-		    bundle_add_b64(b, json_string_value(e))) {
-			snprintf(err, errlen, "entries[%zu] is not the base64 "
-			    "of at most %d bytes", i, REFX_AUDIT_ENTRY_MAX);
-			goto err2;
-		}
+	src_mem(&s, text, len);
+	if ((st = scan_file(&s, ent, add_entry, b, &h, err, errlen)) !=
+	    BUNDLE_OK) {
+		if (st == BUNDLE_ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		goto err1;
 	}
-	json_decref(root);
+	if ((st = head_check(&h, b, err, errlen)) != BUNDLE_OK)
+		goto err1;
+	head_free(&h);
 	*bp = b;
 	return (BUNDLE_OK);
 
-err2:
-	bundle_free(b);
 err1:
-	json_decref(root);
+	head_free(&h);
+	bundle_free(b);
 err0:
 	return (st);
 }
 
 /**
+ * bundle_read(fd, b, err, errlen): As bundle_parse, from the regular file
+ * open on ${fd} (read with pread, from its start, at most BUNDLE_FILE_MAX
+ * bytes), keeping the entries in the file: ${fd} must stay open, and
+ * unchanged, until bundle_verify.  Return BUNDLE_OK with the bundle in
+ * ${b}, or BUNDLE_EMALFORMED, BUNDLE_EREAD or BUNDLE_ENOMEM with a message
+ * in ${err}.
+ */
+int
+bundle_read(int fd, struct bundle **bp, char *err, size_t errlen)
+{
+	struct stat sb;
+	struct head h;
+	struct src s;
+	struct bundle *b;
+	int st;
+
+	*bp = NULL;
+	memset(&h, 0, sizeof(h));
+	if (fstat(fd, &sb) == -1) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		st = BUNDLE_EREAD;
+		goto err0;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "cannot read: not a regular file");
+		st = BUNDLE_EREAD;
+		goto err0;
+	}
+	if ((uint64_t)sb.st_size > BUNDLE_FILE_MAX) {
+		snprintf(err, errlen, "larger than %llu bytes",
+		    (unsigned long long)BUNDLE_FILE_MAX);
+		st = BUNDLE_EMALFORMED;
+		goto err0;
+	}
+	/* Read once here, once more to verify: tell the kernel. */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if ((b = bundle_new()) == NULL || src_file(&s, fd, 0)) {
+		bundle_free(b);
+		snprintf(err, errlen, "out of memory");
+		st = BUNDLE_ENOMEM;
+		goto err0;
+	}
+
+	/* Every entry is checked, not kept: bundle_verify reads it again. */
+	if ((st = scan_file(&s, NULL, NULL, NULL, &h, err, errlen)) !=
+	    BUNDLE_OK || (st = head_check(&h, b, err, errlen)) != BUNDLE_OK)
+		goto err1;
+	b->b_n = h.h_n;
+	b->b_fd = fd;
+	b->b_fdoff = h.h_off;
+	head_free(&h);
+	src_free(&s);
+	*bp = b;
+	return (BUNDLE_OK);
+
+err1:
+	head_free(&h);
+	src_free(&s);
+	bundle_free(b);
+err0:
+	return (st);
+}
+
+/*
+ * Standard base64 of the ${len} bytes at ${in} into ${out}: 4 characters
+ * for each 3 bytes or part, '=' for the shortfall, no NUL.
+ */
+static void
+b64_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i + 3 <= len; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		*out++ = alpha[v >> 18];
+		*out++ = alpha[v >> 12 & 63];
+		*out++ = alpha[v >> 6 & 63];
+		*out++ = alpha[v & 63];
+	}
+	if (i == len)
+		return;
+	v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+	*out++ = alpha[v >> 18];
+	*out++ = alpha[v >> 12 & 63];
+	*out++ = i + 1 < len ? alpha[v >> 6 & 63] : '=';
+	*out = '=';
+}
+
+/*
+ * Lay out the bundle file of ${b}, whose string members jansson encoded
+ * into ${js}, as json_dumps(JSON_INDENT(1) | JSON_PRESERVE_ORDER) of the
+ * object would: into ${out} if not NULL.  Return its length.
+ */
+static size_t
+text_layout(const struct bundle *b, char *const js[NKEYS - 1], char *out)
+{
+	size_t n = 0, i, k, l;
+
+#define PUT(s, len) do {						\
+	if (out != NULL)						\
+		memcpy(out + n, (s), (len));				\
+	n += (len);							\
+} while (0)
+#define PUTS(s) PUT((s), strlen(s))
+
+	PUTS("{\n");
+	for (k = 0; k < NKEYS - 1; k++) {
+		PUTS(" \"");
+		PUTS(keys[k].k_name);
+		PUTS("\": ");
+		PUTS(js[k]);
+		PUTS(",\n");
+	}
+	PUTS(" \"entries\": [");
+	for (i = 0; i < b->b_n; i++) {
+		PUTS(i == 0 ? "\n  \"" : ",\n  \"");
+		l = b->b_off[i + 1] - b->b_off[i];
+		if (out != NULL)
+			b64_encode(b->b_data + b->b_off[i], l, out + n);
+		n += (l + 2) / 3 * 4;
+		PUTS("\"");
+	}
+	PUTS(b->b_n > 0 ? "\n ]\n}" : "]\n}");
+#undef PUTS
+#undef PUT
+	return (n);
+}
+
+/**
  * bundle_text(b, len): The bundle file of ${b} (which must have a
- * certificate and a checkpoint), one entry a line, NUL-terminated, with
- * its length in ${len}; caller frees.  Return it, or NULL.
+ * certificate and a checkpoint, and its entries in memory), one entry a
+ * line, NUL-terminated, with its length in ${len}; caller frees.  Return
+ * it, or NULL.
+ *
+ * The text jansson wrote of a tree of every entry, byte for byte, but
+ * laid out here in one allocation: the tree and its copy cost three
+ * times the bundle's size in memory (2.9 GB to export a million pull
+ * entries).  The string members are still encoded by jansson.
  */
 char *
 bundle_text(const struct bundle *b, size_t *len)
 {
-	json_t *o, *entries;
-	char *s, *text = NULL;
-	size_t i;
+	const char *val[NKEYS - 1];
+	char *js[NKEYS - 1] = { NULL }, *text = NULL;
+	json_t *v;
+	size_t k, n;
 
-	if (b->b_cert == NULL || b->b_checkpoint == NULL)
-		goto err0;
-	if ((o = json_object()) == NULL)
-		goto err0;
-	if (json_object_set_new(o, "format", json_string(BUNDLE_FORMAT)) ||
-	    json_object_set_new(o, "unit", json_string(b->b_unit)) ||
-	    json_object_set_new(o, "origin", json_string(b->b_origin)) ||
-	    json_object_set_new(o, "certificate", json_string(b->b_cert)) ||
-	    json_object_set_new(o, "checkpoint",
-	    json_string(b->b_checkpoint)) ||
-	    json_object_set_new(o, "entries", entries = json_array()))
-		goto err1;
-	for (i = 0; i < b->b_n; i++) {
-		if ((s = refx_b64_encode(b->b_data + b->b_off[i],
-		    b->b_off[i + 1] - b->b_off[i])) == NULL)
-			goto err1;
-		if (json_array_append_new(entries, json_string(s))) {
-			free(s);
-			goto err1;
-		}
-		free(s);
+	if (b->b_cert == NULL || b->b_checkpoint == NULL || b->b_fd != -1)
+		return (NULL);
+	val[K_FORMAT] = BUNDLE_FORMAT;
+	val[K_UNIT] = b->b_unit;
+	val[K_ORIGIN] = b->b_origin;
+	val[K_CERT] = b->b_cert;
+	val[K_CHECKPOINT] = b->b_checkpoint;
+	for (k = 0; k < NKEYS - 1; k++) {
+		if ((v = json_string(val[k])) == NULL)
+			goto done;
+		js[k] = json_dumps(v, JSON_ENCODE_ANY);
+		json_decref(v);
+		if (js[k] == NULL)
+			goto done;
 	}
-	if ((text = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==
-	    NULL)
-		goto err1;
-	*len = strlen(text);
-	json_decref(o);
-	return (text);
+	n = text_layout(b, js, NULL);
+	if ((text = malloc(n + 1)) == NULL)
+		goto done;
+	(void)text_layout(b, js, text);
+	text[n] = '\0';
+	*len = n;
 
-err1:
-	json_decref(o);
-err0:
-	return (NULL);
+done:
+	for (k = 0; k < NKEYS - 1; k++)
+		free(js[k]);
+	return (text);
 }
 
 /*
@@ -460,6 +1226,176 @@ open_checkpoint(const struct refx_note_key *key, const char *origin,
 	}
 }
 
+/* What verification carries from entry to entry. */
+struct vstate {
+	const uint64_t		*vs_psize;	/* sizes of the priors */
+	uint8_t			(*vs_pgot)[REFX_MERKLE_HASH_LEN];
+					/* the roots of the first psize[k] */
+	size_t			 vs_nprior;
+	size_t			 vs_all;	/* entries, for progress */
+	struct refx_merkle_range vs_r;
+	EVP_MD			*vs_md;
+	EVP_MD_CTX		*vs_ctx;
+	uint64_t		 vs_prev;	/* the time of the last entry */
+	bundle_progress_fn	*vs_progress;
+	void			*vs_cookie;
+	struct refx_audit_entry	 vs_e;
+	int			 vs_failed;	/* an entry failed */
+	char			*vs_err;
+	size_t			 vs_errlen;
+};
+
+/*
+ * SHA-256 of the ${alen} bytes at ${a} then the ${blen} at ${b}, with
+ * OpenSSL: it uses the CPU's SHA extensions, three times libsodium's
+ * portable code here, and the hashes were most of a verify's checking.
+ * Return 0 or -1.
+ */
+static int
+sha256(struct vstate *vs, const uint8_t *a, size_t alen, const uint8_t *b,
+    size_t blen, uint8_t out[HLEN])
+{
+
+	return (EVP_DigestInit_ex2(vs->vs_ctx, vs->vs_md, NULL) == 1 &&
+	    EVP_DigestUpdate(vs->vs_ctx, a, alen) == 1 &&
+	    (blen == 0 || EVP_DigestUpdate(vs->vs_ctx, b, blen) == 1) &&
+	    EVP_DigestFinal_ex(vs->vs_ctx, out, NULL) == 1 ? 0 : -1);
+}
+
+/*
+ * Fold the entry ${p} (${len} bytes) into the compact range vs_r: the
+ * RFC 9162 leaf hash SHA-256(0x00 || entry), then each complete subtree
+ * it closes, one per trailing 1 bit of the size, SHA-256(0x01 || left ||
+ * right).  The same as refx_merkle_leaf_hash and refx_merkle_range_append
+ * (lib/merkle.c), which hash with libsodium; the unit tests compare the
+ * two.  Return 0, or -1 if hashing fails or the range is full.
+ */
+static int
+range_append(struct vstate *vs, const uint8_t *p, size_t len)
+{
+	const uint8_t leaf = LEAF_PREFIX;
+	struct refx_merkle_range *r = &vs->vs_r;
+	uint8_t h[HLEN], in[1 + 2 * HLEN];
+	uint64_t sz;
+
+	if (r->mr_size >= REFX_MERKLE_MAX_SIZE ||
+	    sha256(vs, &leaf, 1, p, len, h))
+		return (-1);
+
+	/* At most 63 turns; popcount(size) hashes are there to take. */
+	in[0] = NODE_PREFIX;
+	for (sz = r->mr_size; sz & 1; sz >>= 1) {
+		memcpy(in + 1, r->mr_hash[--r->mr_n], HLEN);
+		memcpy(in + 1 + HLEN, h, HLEN);
+		if (sha256(vs, in, sizeof(in), NULL, 0, h))
+			return (-1);
+	}
+	memcpy(r->mr_hash[r->mr_n++], h, HLEN);
+	r->mr_size++;
+	return (0);
+}
+
+/*
+ * An entry_fn: check entry ${i} (${len} bytes at ${p}) and fold it into
+ * the tree, keeping the root of the first psize[k] entries on the way.
+ */
+static int
+verify_entry(void *cookie, size_t i, const uint8_t *p, size_t len)
+{
+	struct vstate *vs = cookie;
+	struct refx_audit_entry *e = &vs->vs_e;
+	char t1[BUNDLE_TIME_LEN], t2[BUNDLE_TIME_LEN];
+	size_t k;
+
+	/* Whatever is returned but BUNDLE_OK is this entry's failure. */
+	vs->vs_failed = 1;
+
+	for (k = 0; k < vs->vs_nprior; k++)
+		if (vs->vs_psize[k] == i &&
+		    refx_merkle_range_root(&vs->vs_r, vs->vs_pgot[k]))
+			goto range;
+	if (refx_audit_decode(p, len, e)) {
+		snprintf(vs->vs_err, vs->vs_errlen, "entry %zu is not a "
+		    "well-formed audit entry: the log was altered", i);
+		return (BUNDLE_EMISMATCH);
+	}
+	if (e->ae_index != i) {
+		snprintf(vs->vs_err, vs->vs_errlen, "entry %zu says it is "
+		    "entry %llu: entries were removed, added or reordered", i,
+		    (unsigned long long)e->ae_index);
+		return (BUNDLE_EMISMATCH);
+	}
+	if (i > 0 && vs->vs_prev > BUNDLE_SKEW_MS &&
+	    e->ae_time_ms < vs->vs_prev - BUNDLE_SKEW_MS) {
+		snprintf(vs->vs_err, vs->vs_errlen, "entry %zu (%s) is more "
+		    "than 5 minutes older than entry %zu (%s)", i,
+		    bundle_time(e->ae_time_ms, t1), i - 1,
+		    bundle_time(vs->vs_prev, t2));
+		return (BUNDLE_EMISMATCH);
+	}
+	vs->vs_prev = e->ae_time_ms;
+	if (range_append(vs, p, len))
+		goto range;
+	if (vs->vs_progress != NULL && (i + 1) % BUNDLE_PROGRESS_EVERY == 0)
+		vs->vs_progress(vs->vs_cookie, i + 1, vs->vs_all);
+	vs->vs_failed = 0;
+	return (BUNDLE_OK);
+
+range:
+	snprintf(vs->vs_err, vs->vs_errlen, "the log is too large, or "
+	    "SHA-256 failed");
+	return (BUNDLE_EMALFORMED);
+}
+
+/*
+ * Hand each entry of ${b} to verify_entry: from memory, or read again
+ * from the file bundle_read checked (which must not have changed since).
+ * Return a status, with the number of entries in ${n}.
+ */
+static int
+verify_entries(const struct bundle *b, struct vstate *vs, size_t *n)
+{
+	uint8_t ent[REFX_AUDIT_ENTRY_MAX];
+	char why[BUNDLE_ERR_LEN];
+	struct src s;
+	size_t i;
+	int st;
+
+	*n = 0;
+	if (b->b_fd == -1) {
+		for (i = 0; i < b->b_n; i++)
+			if ((st = verify_entry(vs, i, b->b_data + b->b_off[i],
+			    b->b_off[i + 1] - b->b_off[i])) != BUNDLE_OK)
+				return (st);
+		*n = b->b_n;
+		return (BUNDLE_OK);
+	}
+
+	if (src_file(&s, b->b_fd, b->b_fdoff)) {
+		snprintf(vs->vs_err, vs->vs_errlen, "out of memory");
+		return (BUNDLE_ENOMEM);
+	}
+	snprintf(why, sizeof(why), "no entries array where it was");
+	st = BUNDLE_EMALFORMED;
+	if (src_next(&s) == '[')
+		st = scan_entries(&s, ent, verify_entry, vs, n, why,
+		    sizeof(why));
+	else if (s.s_errno != 0)
+		st = src_fail(&s, "", why, sizeof(why));
+	src_free(&s);
+	if (st == BUNDLE_OK && *n != b->b_n) {
+		snprintf(why, sizeof(why), "%zu entries, not %zu", *n, b->b_n);
+		st = BUNDLE_EMALFORMED;
+	}
+
+	/* An entry's own failure has its message; the file's, not yet. */
+	if (st != BUNDLE_OK && !vs->vs_failed)
+		snprintf(vs->vs_err, vs->vs_errlen, "%s%s", st == BUNDLE_EREAD ?
+		    "" : "the bundle file changed while it was verified: ",
+		    why);
+	return (st);
+}
+
 /**
  * bundle_verify(b, origin, pk, prior, nprior, progress, cookie, res, err,
  * errlen): Verify ${b} as the log ${origin} whose checkpoint key is
@@ -487,13 +1423,10 @@ bundle_verify(const struct bundle *b, const char *origin,
 	uint8_t root[REFX_MERKLE_HASH_LEN], got[REFX_MERKLE_HASH_LEN];
 	uint8_t proot[BUNDLE_PRIORS_MAX][REFX_MERKLE_HASH_LEN];
 	uint8_t pgot[BUNDLE_PRIORS_MAX][REFX_MERKLE_HASH_LEN];
-	uint64_t size, psize[BUNDLE_PRIORS_MAX], prev = 0;
-	char t1[BUNDLE_TIME_LEN], t2[BUNDLE_TIME_LEN];
-	struct refx_audit_entry e;
-	struct refx_merkle_range r;
+	uint64_t size, psize[BUNDLE_PRIORS_MAX];
 	struct refx_note_key *key;
-	const uint8_t *p;
-	size_t i, k, len;
+	struct vstate *vs;
+	size_t k, n;
 	int st;
 
 	memset(res, 0, sizeof(*res));
@@ -562,63 +1495,44 @@ bundle_verify(const struct bundle *b, const char *origin,
 	}
 
 	/* Every entry, in place, folded into the tree. */
-	refx_merkle_range_init(&r);
-	for (i = 0; i < b->b_n; i++) {
-		for (k = 0; k < nprior; k++)
-			if (psize[k] == i &&
-			    refx_merkle_range_root(&r, pgot[k]))
-				goto range;
-		p = b->b_data + b->b_off[i];
-		len = b->b_off[i + 1] - b->b_off[i];
-		if (refx_audit_decode(p, len, &e)) {
-			snprintf(err, errlen, "entry %zu is not a well-formed "
-			    "audit entry: the log was altered", i);
-			st = BUNDLE_EMISMATCH;
-			goto err1;
-		}
-		if (e.ae_index != i) {
-			snprintf(err, errlen, "entry %zu says it is entry "
-			    "%llu: entries were removed, added or reordered",
-			    i, (unsigned long long)e.ae_index);
-			st = BUNDLE_EMISMATCH;
-			goto err1;
-		}
-		if (i > 0 && prev > BUNDLE_SKEW_MS &&
-		    e.ae_time_ms < prev - BUNDLE_SKEW_MS) {
-			snprintf(err, errlen, "entry %zu (%s) is more than 5 "
-			    "minutes older than entry %zu (%s)", i,
-			    bundle_time(e.ae_time_ms, t1), i - 1,
-			    bundle_time(prev, t2));
-			st = BUNDLE_EMISMATCH;
-			goto err1;
-		}
-		prev = e.ae_time_ms;
-		refx_merkle_leaf_hash(p, len, got);
-		if (refx_merkle_range_append(&r, got))
-			goto range;
-		if (progress != NULL && (i + 1) % BUNDLE_PROGRESS_EVERY == 0)
-			progress(cookie, i + 1, b->b_n);
+	if ((vs = calloc(1, sizeof(*vs))) == NULL ||
+	    (vs->vs_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (vs->vs_ctx = EVP_MD_CTX_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		st = BUNDLE_ENOMEM;
+		goto err2;
 	}
+	vs->vs_psize = psize;
+	vs->vs_pgot = pgot;
+	vs->vs_nprior = nprior;
+	vs->vs_all = b->b_n;
+	refx_merkle_range_init(&vs->vs_r);
+	vs->vs_progress = progress;
+	vs->vs_cookie = cookie;
+	vs->vs_err = err;
+	vs->vs_errlen = errlen;
+	if ((st = verify_entries(b, vs, &n)) != BUNDLE_OK)
+		goto err2;
 	for (k = 0; k < nprior; k++)
-		if (psize[k] == b->b_n && refx_merkle_range_root(&r, pgot[k]))
+		if (psize[k] == n && refx_merkle_range_root(&vs->vs_r, pgot[k]))
 			goto range;
 	if (progress != NULL)
-		progress(cookie, b->b_n, b->b_n);
+		progress(cookie, n, n);
 
 	/* As many entries as the checkpoint says, and its root. */
-	if (b->b_n != size) {
+	if (n != size) {
 		snprintf(err, errlen, "the log has %zu entries but its "
 		    "checkpoint says %llu: entries were removed or added",
-		    b->b_n, (unsigned long long)size);
+		    n, (unsigned long long)size);
 		st = BUNDLE_EMISMATCH;
-		goto err1;
+		goto err2;
 	}
-	if (refx_merkle_range_root(&r, got))
+	if (refx_merkle_range_root(&vs->vs_r, got))
 		goto range;
 	if (!refx_ct_equal(got, root, sizeof(root))) {
 		snprintf(err, errlen, "root mismatch: the log was altered");
 		st = BUNDLE_EMISMATCH;
-		goto err1;
+		goto err2;
 	}
 
 	/* The log extends each checkpoint seen before. */
@@ -628,19 +1542,25 @@ bundle_verify(const struct bundle *b, const char *origin,
 			    "first %llu entries do not give its root",
 			    prior[k].bp_what, (unsigned long long)psize[k]);
 			st = BUNDLE_EROLLBACK;
-			goto err1;
+			goto err2;
 		}
 
 	res->br_size = size;
 	memcpy(res->br_root, root, sizeof(root));
 	for (k = 0; k < nprior; k++)
 		res->br_prior_size[k] = psize[k];
-	refx_note_key_free(key);
-	return (BUNDLE_OK);
+	st = BUNDLE_OK;
+	goto err2;
 
 range:
 	snprintf(err, errlen, "the log is too large");
 	st = BUNDLE_EMALFORMED;
+err2:
+	if (vs != NULL) {
+		EVP_MD_CTX_free(vs->vs_ctx);
+		EVP_MD_free(vs->vs_md);
+		free(vs);
+	}
 err1:
 	refx_note_key_free(key);
 err0:

@@ -15,7 +15,18 @@
  * bundle_check_cert checks the log's certificate against the exchange CA
  * and yields the log's origin and Ed25519 key; bundle_verify does the
  * rest with that origin and key (checkpoint signature, the checkpoints
- * verified before, every entry, the root).  Both are pure: no I/O.
+ * verified before, every entry, the root).  Neither opens a file.
+ *
+ * A bundle file can be far larger than memory should be (a million pull
+ * entries are 614 MB), so bundle_read does not keep it: it reads the file
+ * through a fixed window, checks all of it, and remembers where the
+ * entries are; bundle_verify reads them again from there, one at a time.
+ * Memory stays about 1 MiB whatever the log's size.  Only the entries
+ * array is read by our own scanner (base64 needs no JSON escapes, and
+ * building a jansson tree of a million strings was most of the time);
+ * every other string, and any entry that holds an escape, is decoded by
+ * jansson.  What is accepted is exactly what a jansson parse of the whole
+ * file accepted, save the size of the file.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -28,8 +39,15 @@ struct x509_st;
 struct X509_crl_st;
 
 #define BUNDLE_FORMAT		"refx-audit-bundle-v1"
-#define BUNDLE_FILE_MAX		(512 * 1024 * 1024)	/* bytes */
 #define BUNDLE_ENTRIES_MAX	(16 * 1024 * 1024)	/* entries */
+#define BUNDLE_FILE_MAX		((uint64_t)BUNDLE_ENTRIES_MAX * 4096)
+					/* bytes: 64 GiB, 4 KiB an entry */
+#define BUNDLE_TOKEN_MAX	(1024 * 1024)	/* bytes of one JSON string in
+						   a file, quotes and escapes
+						   included */
+#define BUNDLE_WINDOW		(BUNDLE_TOKEN_MAX + 64 * 1024)
+					/* a file is read through this many
+					   bytes: a whole string and more */
 #define BUNDLE_CERT_MAX		(64 * 1024)	/* bytes of the PEM */
 #define BUNDLE_SKEW_MS		(5 * 60 * 1000)	/* going back in time */
 #define BUNDLE_PROGRESS_EVERY	1000		/* entries a report */
@@ -51,10 +69,16 @@ enum bundle_status {
 	BUNDLE_EMISMATCH = 4,	/* entries and checkpoint disagree */
 	BUNDLE_EMALFORMED = 5,	/* not a well-formed bundle or note */
 	BUNDLE_EFORK = 6,	/* two signed roots for one size */
+	BUNDLE_EREAD = 66,	/* EX_NOINPUT: the file cannot be read */
 	BUNDLE_ENOMEM = 71,	/* EX_OSERR */
 };
 
-/* A bundle; the entries are kept decoded, back to back. */
+/*
+ * A bundle.  Made with bundle_add or bundle_parse, its entries are kept
+ * decoded, back to back, in b_data.  Read with bundle_read, they stay in
+ * the file: b_data is empty, b_n counts them, and bundle_verify reads
+ * them from b_fd at b_fdoff (the caller keeps b_fd open until then).
+ */
 struct bundle {
 	char		 b_unit[REFX_AGENCY_ID_MAX + 1];
 	char		 b_origin[REFX_NOTE_NAME_MAX + 1];
@@ -66,6 +90,8 @@ struct bundle {
 	size_t		*b_off;		/* to b_data[b_off[i+1]] */
 	size_t		 b_n;		/* entries */
 	size_t		 b_offalloc;
+	int		 b_fd;		/* entries in this file, or -1 */
+	uint64_t	 b_fdoff;	/* where its entries array starts */
 };
 
 /* A checkpoint seen before: the saved state, or someone's cosigned one. */
@@ -103,7 +129,8 @@ int bundle_set(struct bundle *, const char *, const char *, const char *,
 /**
  * bundle_add(b, entry, len): Append the ${len}-byte entry ${entry}.
  * Return 0, or -1 if it exceeds REFX_AUDIT_ENTRY_MAX bytes, the bundle
- * holds BUNDLE_ENTRIES_MAX entries already, or memory is short.
+ * holds BUNDLE_ENTRIES_MAX entries already, was read with bundle_read, or
+ * memory is short.
  */
 int bundle_add(struct bundle *, const uint8_t *, size_t)
     __attribute__((warn_unused_result));
@@ -114,17 +141,32 @@ int bundle_add_b64(struct bundle *, const char *)
 
 /**
  * bundle_parse(text, len, b, err, errlen): Parse a bundle file strictly:
- * exactly the keys above, each of its type and within its bound.  Return
- * BUNDLE_OK with the bundle in ${b}, BUNDLE_EMALFORMED with a message in
- * ${err}, or BUNDLE_ENOMEM.
+ * exactly the keys above, each of its type and within its bound, every
+ * string at most BUNDLE_TOKEN_MAX bytes, every entry the padded base64 of
+ * at most REFX_AUDIT_ENTRY_MAX bytes, at most BUNDLE_ENTRIES_MAX entries,
+ * nothing after the object.  The entries are decoded into the bundle.
+ * Return BUNDLE_OK with the bundle in ${b}, BUNDLE_EMALFORMED with a
+ * message in ${err}, or BUNDLE_ENOMEM.
  */
 int bundle_parse(const uint8_t *, size_t, struct bundle **, char *, size_t)
     __attribute__((warn_unused_result));
 
 /**
+ * bundle_read(fd, b, err, errlen): As bundle_parse, from the regular file
+ * open on ${fd} (read with pread, from its start, at most BUNDLE_FILE_MAX
+ * bytes), keeping the entries in the file: ${fd} must stay open, and
+ * unchanged, until bundle_verify.  Return BUNDLE_OK with the bundle in
+ * ${b}, or BUNDLE_EMALFORMED, BUNDLE_EREAD or BUNDLE_ENOMEM with a message
+ * in ${err}.
+ */
+int bundle_read(int, struct bundle **, char *, size_t)
+    __attribute__((warn_unused_result));
+
+/**
  * bundle_text(b, len): The bundle file of ${b} (which must have a
- * certificate and a checkpoint), one entry a line, NUL-terminated, with
- * its length in ${len}; caller frees.  Return it, or NULL.
+ * certificate and a checkpoint, and its entries in memory), one entry a
+ * line, NUL-terminated, with its length in ${len}; caller frees.  Return
+ * it, or NULL.
  */
 char *bundle_text(const struct bundle *, size_t *);
 
@@ -161,8 +203,10 @@ int bundle_check_cert(const struct bundle *, struct x509_st *,
  *  - the first n entries give the root of each prior checkpoint of size
  *    n (consistency, by recomputation).
  * ${progress} (or NULL) is called every BUNDLE_PROGRESS_EVERY entries and
- * at the end.  Return BUNDLE_OK with ${res}, or another bundle_status
- * with one line in ${err}.
+ * at the end.  A bundle from bundle_read is read again from its file;
+ * if that fails it is BUNDLE_EREAD, if the file changed since,
+ * BUNDLE_EMALFORMED.  Return BUNDLE_OK with ${res}, or another
+ * bundle_status with one line in ${err}.
  */
 int bundle_verify(const struct bundle *, const char *,
     const uint8_t[REFX_NOTE_PK_LEN], const struct bundle_prior *, size_t,

@@ -10,6 +10,7 @@
  * witness.  See refx(1).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -852,6 +853,7 @@ struct verify {
 	char			 v_origin[REFX_NOTE_NAME_MAX + 1];
 	uint8_t			 v_pk[REFX_NOTE_PK_LEN];
 	struct bundle		*v_b;
+	int			 v_fd;		/* the bundle file, or -1 */
 	struct refx_note_key	*v_witness;
 	struct x509_st		*v_ca;		/* freed if offline */
 	struct directory	*v_dir_online;
@@ -869,8 +871,6 @@ verify_load(struct cmd_ctx *c, struct verify *v, struct X509_crl_st **crl)
 {
 	struct dir_me me;
 	char err[BUNDLE_ERR_LEN];
-	uint8_t *data;
-	size_t len;
 	int ex;
 
 	*crl = NULL;
@@ -905,18 +905,19 @@ verify_load(struct cmd_ctx *c, struct verify *v, struct X509_crl_st **crl)
 	if (v->v_cosign != NULL && (ex = witness_load(c, v->v_cosign,
 	    &v->v_witness)) != EX_OK)
 		return (ex);
-	if (refx_file_read(v->v_file, BUNDLE_FILE_MAX, &data, &len)) {
-		if (errno == EFBIG) {
-			log_warnx("%s: larger than %d bytes", v->v_file,
-			    BUNDLE_FILE_MAX);
-			return (BUNDLE_EMALFORMED);
-		}
+
+	/*
+	 * The file is read through a window, not into memory (a log of a
+	 * million entries is hundreds of MB), and read again to verify its
+	 * entries: it stays open until then.
+	 */
+	if ((v->v_fd = open(v->v_file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) ==
+	    -1) {
 		log_warn("cannot read %s", v->v_file);
 		return (EX_NOINPUT);
 	}
-	ex = bundle_parse(data, len, &v->v_b, err, sizeof(err));
-	free(data);
-	if (ex != BUNDLE_OK) {
+	if ((ex = bundle_read(v->v_fd, &v->v_b, err, sizeof(err))) !=
+	    BUNDLE_OK) {
 		log_warnx("%s: %s", v->v_file, err);
 		return (ex);
 	}
@@ -1090,6 +1091,7 @@ cmd_audit_verify(struct cmd_ctx *c, int argc, char **argv)
 		log_warnx("out of memory");
 		return (EX_OSERR);
 	}
+	v->v_fd = -1;
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":", o, NULL)) != -1) {
@@ -1178,6 +1180,8 @@ done:
 	free(v->v_cos);
 	refx_note_key_free(v->v_witness);
 	bundle_free(v->v_b);
+	if (v->v_fd != -1)
+		close(v->v_fd);
 	if (v->v_dir_online != NULL)
 		directory_free(v->v_dir_online);
 	else

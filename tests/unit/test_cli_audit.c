@@ -2,9 +2,12 @@
  * Tests of refx's audit bundles (client/bundle.c): the verification core
  * refx audit verify runs, with a log key made from a seed here, against
  * every tampering it must catch and with its exit status; bundle files
- * parsed strictly and written back; and the log certificate checked
- * against the CA (real certificates from refx-pki's pki/ca.c, included
- * as test_cli_packet does).
+ * parsed strictly and written back; bundle files read through a window
+ * (bundle_read), fuzzed against the jansson parser they replaced, with
+ * hostile input (truncated, too many entries, wrong lengths, bad base64,
+ * trailing data, a file that changes), verified as from memory; and the
+ * log certificate checked against the CA (real certificates from
+ * refx-pki's pki/ca.c, included as test_cli_packet does).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sodium.h>
@@ -816,6 +821,905 @@ test_progress(void **state)
 	free(len);
 }
 
+/* --- bundle files read through a window (bundle_read) -------------------- */
+
+#define SMALL_BUNDLE	"{\"format\": \"refx-audit-bundle-v1\", \"unit\": " \
+	"\"a\", \"origin\": \"o/audit/a\", \"certificate\": \"-----BEGIN " \
+	"CERTIFICATE-----\", \"checkpoint\": \"x\", \"entries\": [\"AA==\", " \
+	"\"AAE=\", \"AAECAwQ=\", \"AAE\\u003d\", \"+\\/+\\/\", \"\"]}"
+#define PEM_DUMMY	"-----BEGIN CERTIFICATE-----\nMII\n" \
+			"-----END CERTIFICATE-----\n"
+#define FUZZ_CHARS	"\"\\,:[]{} \nA=/u0t\xc3\x80\xff"
+#define B64_MAX_LEN	((REFX_AUDIT_ENTRY_MAX + 2) / 3 * 4)
+
+/* A deterministic xorshift64 for the fuzz tests. */
+static uint64_t
+rnd(uint64_t *s)
+{
+
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (*s);
+}
+
+/* An unlinked temporary file, open for reading and writing. */
+static int
+tmp_fd(void)
+{
+	char path[] = "/tmp/test_cli_audit.XXXXXX";
+	int fd;
+
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(unlink(path), 0);
+	return (fd);
+}
+
+/* Make the file ${fd} hold exactly ${len} bytes at ${text}. */
+static void
+put_file(int fd, const void *text, size_t len)
+{
+
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, text, len, 0), (ssize_t)len);
+}
+
+/* The string member ${key} of ${o}, as the old parser took it. */
+static const char *
+ref_str(json_t *o, const char *key, size_t max)
+{
+	json_t *v;
+
+	if ((v = json_object_get(o, key)) == NULL || !json_is_string(v) ||
+	    json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return (NULL);
+	return (json_string_value(v));
+}
+
+/*
+ * The parser bundle_parse replaced (a jansson tree of the whole file),
+ * kept as the reference: the scanner must accept exactly what it did,
+ * and read the same bundle.  Return BUNDLE_OK or BUNDLE_EMALFORMED.
+ */
+static int
+ref_parse(const uint8_t *text, size_t len, struct bundle **bp)
+{
+	const char *format, *unit, *origin, *cert, *cp;
+	json_error_t je;
+	json_t *root, *entries, *e;
+	struct bundle *b = NULL;
+	uint8_t *raw;
+	size_t i, rawlen;
+	int rc;
+
+	*bp = NULL;
+	if ((root = json_loadb((const char *)text, len,
+	    JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return (BUNDLE_EMALFORMED);
+	format = ref_str(root, "format", 64);
+	unit = ref_str(root, "unit", REFX_AGENCY_ID_MAX);
+	origin = ref_str(root, "origin", REFX_NOTE_NAME_MAX);
+	cert = ref_str(root, "certificate", BUNDLE_CERT_MAX);
+	cp = ref_str(root, "checkpoint", REFX_NOTE_MAX);
+	entries = json_object_get(root, "entries");
+	if (!json_is_object(root) || json_object_size(root) != 6 ||
+	    format == NULL || strcmp(format, BUNDLE_FORMAT) != 0 ||
+	    unit == NULL || !refx_agency_id_valid(unit) || origin == NULL ||
+	    cert == NULL || strncmp(cert, "-----BEGIN CERTIFICATE-----",
+	    27) != 0 || cp == NULL || !json_is_array(entries) ||
+	    json_array_size(entries) > BUNDLE_ENTRIES_MAX)
+		goto bad;
+	assert_non_null(b = bundle_new());
+	if (bundle_set(b, unit, origin, cert, cp))	/* origin_valid */
+		goto bad;
+	json_array_foreach(entries, i, e) {
+		if (!json_is_string(e) || json_string_length(e) >
+		    (REFX_AUDIT_ENTRY_MAX + 2) / 3 * 4 ||
+		    refx_b64_decode(json_string_value(e), REFX_AUDIT_ENTRY_MAX,
+		    &raw, &rawlen))
+			goto bad;
+		rc = bundle_add(b, raw, rawlen);
+		free(raw);
+		assert_int_equal(rc, 0);
+	}
+	json_decref(root);
+	*bp = b;
+	return (BUNDLE_OK);
+
+bad:
+	bundle_free(b);
+	json_decref(root);
+	return (BUNDLE_EMALFORMED);
+}
+
+/* ${a} and ${b} hold the same log: members and entries. */
+static void
+same_bundle(const struct bundle *a, const struct bundle *b, int entries)
+{
+
+	assert_string_equal(a->b_unit, b->b_unit);
+	assert_string_equal(a->b_origin, b->b_origin);
+	assert_string_equal(a->b_cert, b->b_cert);
+	assert_string_equal(a->b_checkpoint, b->b_checkpoint);
+	assert_int_equal(a->b_n, b->b_n);
+	if (!entries)
+		return;
+	assert_int_equal(a->b_datalen, b->b_datalen);
+	assert_memory_equal(a->b_off, b->b_off, (a->b_n + 1) *
+	    sizeof(a->b_off[0]));
+	if (a->b_datalen > 0)
+		assert_memory_equal(a->b_data, b->b_data, a->b_datalen);
+}
+
+/*
+ * Parse ${text} the old way, with bundle_parse and with bundle_read of
+ * the file ${fd}: all three accept it, and read the same bundle, or all
+ * refuse it as malformed.  Return whether it was accepted.
+ */
+static int
+agree(struct test_context *t, int fd, const uint8_t *text, size_t len)
+{
+	struct bundle *r, *m, *f;
+	int sr, sm, sf;
+
+	sr = ref_parse(text, len, &r);
+	sm = bundle_parse(text, len, &m, t->err, sizeof(t->err));
+	put_file(fd, text, len);
+	sf = bundle_read(fd, &f, t->err, sizeof(t->err));
+	if ((sr == BUNDLE_OK) != (sm == BUNDLE_OK) ||
+	    (sr == BUNDLE_OK) != (sf == BUNDLE_OK))
+		fail_msg("old parser %d, bundle_parse %d, bundle_read %d (%s) "
+		    "on %zu bytes: '%.*s'", sr, sm, sf, t->err, len, (int)len,
+		    (const char *)text);
+	if (sr == BUNDLE_OK) {
+		same_bundle(r, m, 1);
+		same_bundle(r, f, 0);
+		assert_int_equal(f->b_fd, fd);
+		assert_int_equal(f->b_datalen, 0);
+	} else {
+		assert_int_equal(sm, BUNDLE_EMALFORMED);
+		assert_int_equal(sf, BUNDLE_EMALFORMED);
+		assert_null(m);
+		assert_null(f);
+	}
+	bundle_free(r);
+	bundle_free(m);
+	bundle_free(f);
+	return (sr == BUNDLE_OK);
+}
+
+/* The text bundle_text wrote before: jansson's dump of the whole tree. */
+static char *
+ref_text(const struct bundle *b)
+{
+	json_t *o, *entries;
+	char *s, *text;
+	size_t i;
+
+	assert_non_null(o = json_object());
+	assert_int_equal(json_object_set_new(o, "format",
+	    json_string(BUNDLE_FORMAT)), 0);
+	assert_int_equal(json_object_set_new(o, "unit",
+	    json_string(b->b_unit)), 0);
+	assert_int_equal(json_object_set_new(o, "origin",
+	    json_string(b->b_origin)), 0);
+	assert_int_equal(json_object_set_new(o, "certificate",
+	    json_string(b->b_cert)), 0);
+	assert_int_equal(json_object_set_new(o, "checkpoint",
+	    json_string(b->b_checkpoint)), 0);
+	assert_int_equal(json_object_set_new(o, "entries",
+	    entries = json_array()), 0);
+	for (i = 0; i < b->b_n; i++) {
+		assert_non_null(s = refx_b64_encode(b->b_data + b->b_off[i],
+		    b->b_off[i + 1] - b->b_off[i]));
+		assert_int_equal(json_array_append_new(entries,
+		    json_string(s)), 0);
+		free(s);
+	}
+	assert_non_null(text = json_dumps(o, JSON_INDENT(1) |
+	    JSON_PRESERVE_ORDER));
+	json_decref(o);
+	return (text);
+}
+
+static void
+test_text_identical(void **state)
+{
+	struct test_context *t = *state;
+	uint8_t raw[64];
+	struct bundle *b;
+	char *ours, *ref, *note;
+	size_t n, len, i;
+
+	/* No entries, then entries of every length mod 3, then more. */
+	assert_non_null(note = malloc(strlen(t->note) + 16));
+	snprintf(note, strlen(t->note) + 16, "%s\"\\\t/\x7f", t->note);
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t)(i * 37 + 255);
+	assert_non_null(b = bundle_new());
+	assert_int_equal(bundle_set(b, UNIT, ORIGIN, PEM_DUMMY, note), 0);
+	for (n = 0; n < 40; n++) {
+		assert_non_null(ours = bundle_text(b, &len));
+		ref = ref_text(b);
+		assert_int_equal(len, strlen(ref));
+		assert_string_equal(ours, ref);
+		free(ours);
+		free(ref);
+		assert_int_equal(bundle_add(b, raw + n % 7, n % 13), 0);
+	}
+	bundle_free(b);
+	free(note);
+}
+
+static void
+test_b64_strict(void **state)
+{
+	struct test_context *t = *state;
+	static const char alpha[] = "AQgwzB9+/=-. ";
+	static const char *const edge[] = {
+		"", "AA==", "AQ==", "AB==", "AAA=", "AAB=", "AAE=", "AAAA",
+		"A===", "====", "AA=A", "=AAA", "AA==AAAA", "AAAAA", "AAA",
+		"A", "AAAA====", "+/+/", "-_-_", "AA\n=", " AAA", "AAA ",
+	};
+	char s[32], text[256];
+	struct bundle *b, *r;
+	uint8_t *raw;
+	size_t i, n, rawlen;
+	uint64_t seed = 0x9e3779b97f4a7c15;
+	int fd, lib, ours, accepted = 0;
+
+	fd = tmp_fd();
+	for (i = 0; i < sizeof(edge) / sizeof(edge[0]) + 30000; i++) {
+		if (i < sizeof(edge) / sizeof(edge[0]))
+			snprintf(s, sizeof(s), "%s", edge[i]);
+		else {
+			n = (size_t)(rnd(&seed) % 13);
+			s[n] = '\0';
+			while (n-- > 0)
+				s[n] = alpha[rnd(&seed) % (sizeof(alpha) - 1)];
+		}
+
+		/* bundle_add_b64 (the decoder) takes what refx_b64_decode does. */
+		lib = refx_b64_decode(s, REFX_AUDIT_ENTRY_MAX, &raw, &rawlen);
+		assert_non_null(b = bundle_new());
+		ours = bundle_add_b64(b, s);
+		if (lib != ours)
+			fail_msg("'%s': refx_b64_decode %d, bundle_add_b64 %d",
+			    s, lib, ours);
+		if (lib == 0) {
+			accepted++;
+			assert_int_equal(b->b_datalen, rawlen);
+			if (rawlen > 0)
+				assert_memory_equal(b->b_data, raw, rawlen);
+			free(raw);
+		}
+		bundle_free(b);
+
+		/* In a file: the check-only pass (b64_valid) agrees too. */
+		if (i % 10 == 0 || i < sizeof(edge) / sizeof(edge[0])) {
+			if (strchr(s, '\n') != NULL)
+				continue;
+			n = (size_t)snprintf(text, sizeof(text), "{\"format\": "
+			    "\"refx-audit-bundle-v1\", \"unit\": \"a\", "
+			    "\"origin\": \"o/audit/a\", \"certificate\": "
+			    "\"-----BEGIN CERTIFICATE-----\", \"checkpoint\": "
+			    "\"x\", \"entries\": [\"%s\"]}", s);
+			assert_int_equal(agree(t, fd, (uint8_t *)text, n),
+			    lib == 0);
+		}
+	}
+	assert_true(accepted > 1000);
+
+	/* At most REFX_AUDIT_ENTRY_MAX bytes: 8192 is the base64 of 10924
+	 * characters with one '=', and 10924 without decode to 8193. */
+	n = B64_MAX_LEN;
+	{
+		char *big, *doc;
+		size_t dl;
+
+		assert_non_null(big = malloc(n + 1));
+		assert_non_null(doc = malloc(n + 300));
+		memset(big, 'A', n);
+		big[n] = '\0';
+		assert_non_null(r = bundle_new());
+		assert_int_equal(bundle_add_b64(r, big), -1);	/* 8193 */
+		big[n - 1] = '=';
+		assert_int_equal(bundle_add_b64(r, big), 0);	/* 8192 */
+		assert_int_equal(r->b_datalen, REFX_AUDIT_ENTRY_MAX);
+		bundle_free(r);
+		dl = (size_t)snprintf(doc, n + 300, "{\"format\": "
+		    "\"refx-audit-bundle-v1\", \"unit\": \"a\", \"origin\": "
+		    "\"o/audit/a\", \"certificate\": \"-----BEGIN "
+		    "CERTIFICATE-----\", \"checkpoint\": \"x\", \"entries\": "
+		    "[\"%s\"]}", big);
+		assert_int_equal(agree(t, fd, (uint8_t *)doc, dl), 1);
+		big[n - 1] = 'A';
+		dl = (size_t)snprintf(doc, n + 300, "{\"format\": "
+		    "\"refx-audit-bundle-v1\", \"unit\": \"a\", \"origin\": "
+		    "\"o/audit/a\", \"certificate\": \"-----BEGIN "
+		    "CERTIFICATE-----\", \"checkpoint\": \"x\", \"entries\": "
+		    "[\"%s\"]}", big);
+		assert_int_equal(agree(t, fd, (uint8_t *)doc, dl), 0);
+		assert_has(t->err, "entries[0] is not the base64");
+		free(big);
+		free(doc);
+	}
+	close(fd);
+}
+
+static void
+test_read_fuzz(void **state)
+{
+	struct test_context *t = *state;
+	static const char chars[] = FUZZ_CHARS;
+	const char *base = SMALL_BUNDLE;
+	size_t blen = strlen(base), i, j, k, n, ops;
+	uint8_t buf[512];
+	uint64_t seed = 1;
+	int fd, ok = 0;
+
+	fd = tmp_fd();
+	assert_int_equal(agree(t, fd, (const uint8_t *)base, blen), 1);
+
+	/* Every prefix: truncated, refused (the whole one is fine). */
+	for (n = 0; n < blen; n++)
+		assert_int_equal(agree(t, fd, (const uint8_t *)base, n), 0);
+
+	/* Every byte replaced by, or preceded by, each of a set; deleted. */
+	for (i = 0; i < blen; i++) {
+		for (k = 0; k < sizeof(chars) - 1; k++) {
+			memcpy(buf, base, blen);
+			buf[i] = (uint8_t)chars[k];
+			ok += agree(t, fd, buf, blen);
+			memcpy(buf, base, i);
+			buf[i] = (uint8_t)chars[k];
+			memcpy(buf + i + 1, base + i, blen - i);
+			ok += agree(t, fd, buf, blen + 1);
+		}
+		memcpy(buf, base, i);
+		memcpy(buf + i, base + i + 1, blen - i - 1);
+		ok += agree(t, fd, buf, blen - 1);
+	}
+
+	/* Random bytes and runs of mutations. */
+	for (j = 0; j < 4000; j++) {
+		memcpy(buf, base, blen);
+		n = blen;
+		for (ops = 1 + rnd(&seed) % 4; ops > 0; ops--) {
+			i = (size_t)(rnd(&seed) % n);
+			k = (size_t)(rnd(&seed) % 3);
+			if (k == 0)
+				buf[i] = (uint8_t)rnd(&seed);
+			else if (k == 1 && n < sizeof(buf) - 1) {
+				memmove(buf + i + 1, buf + i, n - i);
+				buf[i] = (uint8_t)chars[rnd(&seed) %
+				    (sizeof(chars) - 1)];
+				n++;
+			} else if (n > 1) {
+				memmove(buf + i, buf + i + 1, n - i - 1);
+				n--;
+			}
+		}
+		ok += agree(t, fd, buf, n);
+	}
+
+	/* Some mutations are still bundles (whitespace, escapes, ...). */
+	assert_true(ok > 100);
+	close(fd);
+}
+
+/* Parse ${text} from memory and from a file; both give ${st}, ${sub}. */
+static void
+both(struct test_context *t, int fd, const char *text, size_t len, int st,
+    const char *sub)
+{
+	struct bundle *b;
+
+	assert_int_equal(bundle_parse((const uint8_t *)text, len, &b, t->err,
+	    sizeof(t->err)), st);
+	if (sub != NULL)
+		assert_has(t->err, sub);
+	bundle_free(b);
+	put_file(fd, text, len);
+	assert_int_equal(bundle_read(fd, &b, t->err, sizeof(t->err)), st);
+	if (sub != NULL)
+		assert_has(t->err, sub);
+	bundle_free(b);
+}
+
+static void
+test_read_hostile(void **state)
+{
+	struct test_context *t = *state;
+	static const struct {
+		const char	*text;
+		int		 st;
+		const char	*sub;
+	} cases[] = {
+		{ SMALL_BUNDLE, BUNDLE_OK, NULL },
+		{ SMALL_BUNDLE " \n\t\r", BUNDLE_OK, NULL },
+		{ SMALL_BUNDLE "x", BUNDLE_EMALFORMED, "data after the object" },
+		{ SMALL_BUNDLE "{}", BUNDLE_EMALFORMED, "data after" },
+		{ "", BUNDLE_EMALFORMED, "no object" },
+		{ "   ", BUNDLE_EMALFORMED, "no object" },
+		{ "\xef\xbb\xbf{}", BUNDLE_EMALFORMED, "no object" },
+		{ "{}", BUNDLE_EMALFORMED, "not a refx-audit-bundle-v1" },
+		{ "{\"entries\": []", BUNDLE_EMALFORMED, "ends" },
+		{ "{\"entries\": [\"AA==\"", BUNDLE_EMALFORMED, "ends" },
+		{ "{\"entries\": [\"AA==", BUNDLE_EMALFORMED, "ends" },
+		{ "{\"entries\": [\"AA==\",]}", BUNDLE_EMALFORMED,
+		    "entries[1] is not" },
+		{ "{\"entries\": [\"AA==\" \"AA==\"]}", BUNDLE_EMALFORMED,
+		    "',' or ']' expected" },
+		{ "{\"entries\": [\"AAA\"]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [\"AB==\"]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [\"A===\"]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [\"AA==AA==\"]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [\"AA-_\"]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [\"AA\\n==\"]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [\"AA\\u0000A\"]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [1]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": [[\"AA==\"]]}", BUNDLE_EMALFORMED,
+		    "entries[0] is not the base64" },
+		{ "{\"entries\": {}}", BUNDLE_EMALFORMED, "wrong type" },
+		{ "{\"entries\": \"AA==\"}", BUNDLE_EMALFORMED, "wrong type" },
+		{ "{\"unit\": {\"a\": 1}}", BUNDLE_EMALFORMED, "wrong type" },
+		{ "{\"format\": 1}", BUNDLE_EMALFORMED, "not a refx-audit" },
+		{ "{\"entries\": [], \"entries\": []}", BUNDLE_EMALFORMED,
+		    "not a refx-audit" },
+		{ "{\"other\": []}", BUNDLE_EMALFORMED, "not a refx-audit" },
+		{ "{\"unit\" \"a\"}", BUNDLE_EMALFORMED, "':' expected" },
+		{ "{\"unit\": \"a\" \"origin\": \"o\"}", BUNDLE_EMALFORMED,
+		    "',' or '}' expected" },
+		{ "{unit: \"a\"}", BUNDLE_EMALFORMED, "a member name expected" },
+		{ "{\"un\x01it\": \"a\"}", BUNDLE_EMALFORMED, "a member name" },
+		{ "{\"unit\": \"\xff\"}", BUNDLE_EMALFORMED,
+		    "not a valid string" },
+	};
+	char *text, *p;
+	size_t i, len, n;
+	struct bundle *b, *r;
+	int fd;
+
+	fd = tmp_fd();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		both(t, fd, cases[i].text, strlen(cases[i].text), cases[i].st,
+		    cases[i].sub);
+
+	/* NUL bytes: after the object, in an entry, in a value. */
+	both(t, fd, SMALL_BUNDLE "\0", sizeof(SMALL_BUNDLE), BUNDLE_EMALFORMED,
+	    "data after");
+	both(t, fd, "{\"entries\": [\"AA\0A\"]}", 20, BUNDLE_EMALFORMED,
+	    "entries[0] is not the base64");
+	both(t, fd, "{\"unit\": \"a\0\"}", 15, BUNDLE_EMALFORMED,
+	    "not a valid string");
+
+	/* Escapes in names, values and entries mean what jansson says. */
+	{
+		const char *esc = "{\"for\\u006dat\": \"refx-audit-bundle-v1\", "
+		    "\"unit\": \"\\u0061\", \"origin\": \"o\\/audit\\/a\", "
+		    "\"certificate\": \"-----BEGIN CERTIFICATE-----\", "
+		    "\"checkpoint\": \"x\\n\", \"entries\": [\"\\u0041A==\", "
+		    "\"+\\/+\\/\"]}";
+
+		assert_int_equal(agree(t, fd, (const uint8_t *)esc,
+		    strlen(esc)), 1);
+		assert_int_equal(bundle_parse((const uint8_t *)esc, strlen(esc),
+		    &b, t->err, sizeof(t->err)), BUNDLE_OK);
+		assert_string_equal(b->b_origin, "o/audit/a");
+		assert_int_equal(b->b_n, 2);
+		assert_int_equal(b->b_off[1], 1);
+		assert_memory_equal(b->b_data + 1, "\xfb\xff\xbf", 3);
+		bundle_free(b);
+	}
+
+	/* An escaped quote or backslash does not end a string. */
+	{
+#define Q_HEAD	"{\"format\": \"refx-audit-bundle-v1\", \"unit\": \"a\", " \
+		"\"origin\": \"o/audit/a\", \"certificate\": \"-----BEGIN " \
+		"CERTIFICATE-----\\\"\", \"checkpoint\": \"x\\\"], \\\\\", " \
+		"\"entries\": [\"AA==\""
+		static const char good[] = Q_HEAD "]}";
+		static const char bad[] = Q_HEAD ", \"AA\\\"\"]}";
+#undef Q_HEAD
+
+		assert_int_equal(agree(t, fd, (const uint8_t *)bad,
+		    strlen(bad)), 0);
+		assert_int_equal(bundle_parse((const uint8_t *)bad, strlen(bad),
+		    &b, t->err, sizeof(t->err)), BUNDLE_EMALFORMED);
+		assert_has(t->err, "entries[1] is not the base64");
+		assert_int_equal(agree(t, fd, (const uint8_t *)good,
+		    strlen(good)), 1);
+		assert_int_equal(bundle_parse((const uint8_t *)good,
+		    strlen(good), &b, t->err, sizeof(t->err)), BUNDLE_OK);
+		assert_string_equal(b->b_cert, "-----BEGIN CERTIFICATE-----\"");
+		assert_string_equal(b->b_checkpoint, "x\"], \\");
+		assert_int_equal(b->b_n, 1);
+		bundle_free(b);
+	}
+
+	/* A string longer than BUNDLE_TOKEN_MAX; whitespace is not one. */
+	n = BUNDLE_TOKEN_MAX + 2;
+	assert_non_null(text = malloc(n + 3 * BUNDLE_WINDOW));
+	p = text;
+	p += sprintf(p, "{\"certificate\": \"-----BEGIN CERTIFICATE-----");
+	memset(p, 'A', n);
+	p += n;
+	p += sprintf(p, "\"}");
+	both(t, fd, text, (size_t)(p - text), BUNDLE_EMALFORMED,
+	    "is longer than 1048576 bytes");
+	p = text;
+	p += sprintf(p, "{\"format\": \"refx-audit-bundle-v1\", \"unit\": "
+	    "\"a\", \"origin\": \"o/audit/a\", ");
+	memset(p, ' ', 2 * BUNDLE_WINDOW + 17);
+	p += 2 * BUNDLE_WINDOW + 17;
+	p += sprintf(p, "\"certificate\": \"-----BEGIN CERTIFICATE-----\", "
+	    "\"checkpoint\": \"x\", \"entries\": [\"AAEC\"]}");
+	both(t, fd, text, (size_t)(p - text), BUNDLE_OK, NULL);
+	free(text);
+
+	/* A file only: not a regular file, or not open. */
+	{
+		int pfd[2];
+
+		assert_int_equal(pipe(pfd), 0);
+		assert_int_equal(bundle_read(pfd[0], &b, t->err,
+		    sizeof(t->err)), BUNDLE_EREAD);
+		assert_has(t->err, "not a regular file");
+		assert_null(b);
+		close(pfd[0]);
+		close(pfd[1]);
+		assert_int_equal(bundle_read(-1, &b, t->err, sizeof(t->err)),
+		    BUNDLE_EREAD);
+	}
+
+	/* A bundle read from a file keeps its entries there. */
+	put_file(fd, SMALL_BUNDLE, strlen(SMALL_BUNDLE));
+	assert_int_equal(bundle_read(fd, &b, t->err, sizeof(t->err)),
+	    BUNDLE_OK);
+	assert_int_equal(b->b_n, 6);
+	assert_int_equal(bundle_add(b, (const uint8_t *)"x", 1), -1);
+	assert_null(bundle_text(b, &len));
+	assert_int_equal(ref_parse((const uint8_t *)SMALL_BUNDLE,
+	    strlen(SMALL_BUNDLE), &r), BUNDLE_OK);
+	same_bundle(r, b, 0);
+	bundle_free(r);
+	bundle_free(b);
+	close(fd);
+}
+
+static void
+test_read_count(void **state)
+{
+	struct test_context *t = *state;
+	static const char head[] = "{\"format\": \"refx-audit-bundle-v1\", "
+	    "\"unit\": \"a\", \"origin\": \"o/audit/a\", \"certificate\": "
+	    "\"-----BEGIN CERTIFICATE-----\", \"checkpoint\": \"x\", "
+	    "\"entries\": [\"\"";
+	char *chunk;
+	size_t i, per = 1 << 20, left;
+	off_t off;
+	struct bundle *b;
+	int fd;
+
+	/* One entry more than BUNDLE_ENTRIES_MAX (empty ones, 3 bytes). */
+	fd = tmp_fd();
+	assert_non_null(chunk = malloc(3 * per));
+	for (i = 0; i < per; i++)
+		memcpy(chunk + 3 * i, ",\"\"", 3);
+	assert_int_equal(pwrite(fd, head, strlen(head), 0),
+	    (ssize_t)strlen(head));
+	off = (off_t)strlen(head);
+	for (left = BUNDLE_ENTRIES_MAX; left > 0; left -= i) {
+		i = left < per ? left : per;
+		assert_int_equal(pwrite(fd, chunk, 3 * i, off), (ssize_t)(3 * i));
+		off += (off_t)(3 * i);
+	}
+	assert_int_equal(pwrite(fd, "]}", 2, off), 2);
+	assert_int_equal(bundle_read(fd, &b, t->err, sizeof(t->err)),
+	    BUNDLE_EMALFORMED);
+	assert_has(t->err, "more than 16777216 entries");
+	assert_null(b);
+
+	/* Exactly BUNDLE_ENTRIES_MAX: read, in a window, with no memory. */
+	assert_int_equal(pwrite(fd, "]}", 2, off - 3), 2);
+	assert_int_equal(ftruncate(fd, off - 1), 0);
+	assert_int_equal(bundle_read(fd, &b, t->err, sizeof(t->err)),
+	    BUNDLE_OK);
+	assert_int_equal(b->b_n, BUNDLE_ENTRIES_MAX);
+	assert_null(b->b_data);
+	bundle_free(b);
+	free(chunk);
+	close(fd);
+}
+
+/* The text of ${b} with a dummy certificate, in a new string. */
+static char *
+text_of(struct bundle *b, const char *note, size_t *len)
+{
+
+	assert_int_equal(bundle_set(b, UNIT, ORIGIN, PEM_DUMMY, note), 0);
+	return (bundle_text(b, len));
+}
+
+/* Read ${text} as a file and verify it; also from memory: same status. */
+static int
+verify_file(struct test_context *t, int fd, const char *text, size_t len,
+    const struct bundle_prior *prior, size_t nprior)
+{
+	struct bundle_result mres;
+	struct bundle *m, *f;
+	int sm, sf, vm, vf;
+
+	sm = bundle_parse((const uint8_t *)text, len, &m, t->err,
+	    sizeof(t->err));
+	put_file(fd, text, len);
+	sf = bundle_read(fd, &f, t->err, sizeof(t->err));
+	assert_int_equal(sm, sf);
+	if (sf != BUNDLE_OK)
+		return (sf);
+	vm = bundle_verify(m, ORIGIN, t->pk, prior, nprior, NULL, NULL, &mres,
+	    t->err, sizeof(t->err));
+	vf = verify(t, f, prior, nprior);
+	assert_int_equal(vm, vf);
+	if (vf == BUNDLE_OK) {
+		assert_int_equal(mres.br_size, t->res.br_size);
+		assert_memory_equal(mres.br_root, t->res.br_root,
+		    sizeof(mres.br_root));
+	}
+	bundle_free(m);
+	bundle_free(f);
+	return (vf);
+}
+
+static void
+test_read_verify(void **state)
+{
+	struct test_context *t = *state;
+	const uint8_t *ent[NENT];
+	size_t len[NENT], tlen, i, n, at;
+	struct bundle_prior p;
+	struct bundle *b, *b2;
+	char *text, *mut, *fewer;
+	uint64_t seed = 7;
+	int fd, st, seen[256] = { 0 };
+
+	fd = tmp_fd();
+	all_entries(t, ent, len);
+	b = bundle_of(ORIGIN, ent, len, NENT, t->note);
+	assert_non_null(text = text_of(b, t->note, &tlen));
+	bundle_free(b);
+	assert_int_equal(verify_file(t, fd, text, tlen, NULL, 0), BUNDLE_OK);
+	assert_int_equal(t->res.br_size, NENT);
+	p = prior_of(t->note);
+	assert_int_equal(verify_file(t, fd, text, tlen, &p, 1), BUNDLE_OK);
+
+	/* Each byte changed (or removed): the same verdict either way. */
+	assert_non_null(mut = malloc(tlen + 1));
+	for (i = 0; i < tlen; i++) {
+		memcpy(mut, text, tlen);
+		mut[i] = FUZZ_CHARS[rnd(&seed) % (sizeof(FUZZ_CHARS) - 1)];
+		if (mut[i] == text[i])
+			mut[i] = 'B';
+		st = verify_file(t, fd, mut, tlen, NULL, 0);
+		seen[st]++;
+		if (i % 4 == 0) {
+			memcpy(mut, text, i);
+			memcpy(mut + i, text + i + 1, tlen - i - 1);
+			seen[verify_file(t, fd, mut, tlen - 1, NULL, 0)]++;
+		}
+	}
+	assert_true(seen[BUNDLE_OK] > 0);		/* whitespace */
+	assert_true(seen[BUNDLE_EMALFORMED] > 0);
+	assert_true(seen[BUNDLE_EBADSIG] > 0);		/* in the note */
+	assert_true(seen[BUNDLE_EMISMATCH] > 0);	/* in an entry */
+
+	/* The file changes between bundle_read and bundle_verify. */
+	put_file(fd, text, tlen);
+	assert_int_equal(bundle_read(fd, &b, t->err, sizeof(t->err)),
+	    BUNDLE_OK);
+	at = (size_t)(strchr(strstr(text, "\"entries\": ["), '"' + 0) - text);
+	at = (size_t)(strchr(text + at + 12, '"') - text) + 40;	/* entry 0 */
+	memcpy(mut, text, tlen);
+	mut[at] = mut[at] == 'Q' ? 'R' : 'Q';		/* still base64 */
+	put_file(fd, mut, tlen);
+	assert_int_equal(verify(t, b, NULL, 0), BUNDLE_EMISMATCH);
+	mut[at] = '*';
+	put_file(fd, mut, tlen);
+	assert_int_equal(verify(t, b, NULL, 0), BUNDLE_EMALFORMED);
+	assert_has(t->err, "changed while it was verified");
+	put_file(fd, text, tlen / 2);
+	assert_int_equal(verify(t, b, NULL, 0), BUNDLE_EMALFORMED);
+	assert_has(t->err, "changed while it was verified");
+	b2 = bundle_of(ORIGIN, ent, len, NENT - 1, t->note);
+	assert_non_null(fewer = text_of(b2, t->note, &n));
+	put_file(fd, fewer, n);
+	assert_int_equal(verify(t, b, NULL, 0), BUNDLE_EMALFORMED);
+	assert_has(t->err, "6 entries, not 7");
+	put_file(fd, text, tlen);
+	assert_int_equal(verify(t, b, NULL, 0), BUNDLE_OK);
+	bundle_free(b);
+	bundle_free(b2);
+	free(fewer);
+
+	free(mut);
+	free(text);
+	close(fd);
+}
+
+/* ${n} entries, each of its own length, and their checkpoint. */
+static void
+many_entries(struct test_context *t, size_t n, uint8_t (**e)[1024],
+    const uint8_t ***ent, size_t **len, char **note)
+{
+	char reason[600];
+	size_t i;
+
+	assert_non_null(*e = calloc(n, sizeof(**e)));
+	assert_non_null(*ent = calloc(n, sizeof(**ent)));
+	assert_non_null(*len = calloc(n, sizeof(**len)));
+	for (i = 0; i < n; i++) {
+		uint8_t buf[REFX_AUDIT_ENTRY_MAX];
+
+		memset(reason, 'r', sizeof(reason));
+		reason[i * 7 % 500] = '\0';
+		(*len)[i] = entry(buf, i, T0 + i, reason);
+		assert_true((*len)[i] <= sizeof((*e)[i]));
+		memcpy((*e)[i], buf, (*len)[i]);
+		(*ent)[i] = (*e)[i];
+	}
+	*note = checkpoint(t->log, ORIGIN, *ent, *len, n);
+}
+
+/* Count progress calls. */
+static void
+count_calls(void *cookie, uint64_t done, uint64_t all)
+{
+	struct test_context *t = cookie;
+
+	assert_true(done <= all);
+	t->calls++;
+}
+
+static void
+test_read_large(void **state)
+{
+	struct test_context *t = *state;
+	uint8_t (*e)[1024];
+	const uint8_t **ent;
+	size_t *len, tlen, n = 4000;
+	struct bundle_prior p[3];
+	struct bundle *b;
+	char *note, *text, *old[3];
+	int fd;
+
+	/* 4 000 entries of 150-650 bytes: a file over two windows. */
+	fd = tmp_fd();
+	many_entries(t, n, &e, &ent, &len, &note);
+	b = bundle_of(ORIGIN, ent, len, n, note);
+	assert_non_null(text = text_of(b, note, &tlen));
+	bundle_free(b);
+	assert_true(tlen > 2 * BUNDLE_WINDOW);
+
+	/* Verified as from memory, with checkpoints seen before. */
+	old[0] = checkpoint(t->log, ORIGIN, ent, len, 1);
+	old[1] = checkpoint(t->log, ORIGIN, ent, len, 2048);
+	old[2] = checkpoint(t->log, ORIGIN, ent, len, 3333);
+	p[0] = prior_of(old[0]);
+	p[1] = prior_of(old[1]);
+	p[2] = prior_of(old[2]);
+	assert_int_equal(verify_file(t, fd, text, tlen, p, 3), BUNDLE_OK);
+	assert_int_equal(t->res.br_size, n);
+	assert_int_equal(t->res.br_prior_size[2], 3333);
+
+	/* Progress from the file: every 1000 entries, and at the end. */
+	put_file(fd, text, tlen);
+	assert_int_equal(bundle_read(fd, &b, t->err, sizeof(t->err)),
+	    BUNDLE_OK);
+	t->calls = 0;
+	assert_int_equal(bundle_verify(b, ORIGIN, t->pk, NULL, 0, count_calls,
+	    t, &t->res, t->err, sizeof(t->err)), BUNDLE_OK);
+	assert_int_equal(t->calls, 5);
+	bundle_free(b);
+
+	free(old[0]);
+	free(old[1]);
+	free(old[2]);
+	free(text);
+	free(note);
+	free(e);
+	free(ent);
+	free(len);
+	close(fd);
+}
+
+/*
+ * The bundle of the context's entries with ${pad} spaces before entry 1
+ * and entry 1's token written ${esc}aped (its first character as \uXXXX),
+ * in ${buf}.  Return its length.
+ */
+static size_t
+padded(struct test_context *t, char *buf, size_t buflen, size_t pad,
+    int esc, size_t *at)
+{
+	char *b64, *p = buf;
+	size_t i;
+
+	p += snprintf(p, buflen, "{\"format\": \"refx-audit-bundle-v1\", "
+	    "\"unit\": \"%s\", \"origin\": \"%s\", \"certificate\": "
+	    "\"-----BEGIN CERTIFICATE-----\", \"checkpoint\": ", UNIT, ORIGIN);
+	{
+		json_t *s;
+		char *js;
+
+		assert_non_null(s = json_string(t->note));
+		assert_non_null(js = json_dumps(s, JSON_ENCODE_ANY));
+		p += sprintf(p, "%s, \"entries\": [", js);
+		free(js);
+		json_decref(s);
+	}
+	for (i = 0; i < NENT; i++) {
+		assert_non_null(b64 = refx_b64_encode(t->ent[i], t->len[i]));
+		if (i == 1) {
+			memset(p, ' ', pad);
+			p += pad;
+			*at = (size_t)(p - buf);
+		}
+		if (i == 1 && esc)
+			p += sprintf(p, "\"\\u%04x%s\"", b64[0], b64 + 1);
+		else
+			p += sprintf(p, "\"%s\"", b64);
+		p += sprintf(p, "%s", i + 1 < NENT ? ", " : "]}");
+		free(b64);
+	}
+	assert_true((size_t)(p - buf) < buflen);
+	return ((size_t)(p - buf));
+}
+
+static void
+test_read_window(void **state)
+{
+	struct test_context *t = *state;
+	static const long d[] = { 0, 1, 2, 3, 5, 6, 7, 100, 398, 399, 400,
+	    401, -1, -2 };
+	size_t buflen = 2 * BUNDLE_WINDOW, len, at, at0, pad, lb, i;
+	char *buf;
+	int fd, esc, phase;
+
+	/*
+	 * Entry 1 placed so that the window ends d bytes into its token,
+	 * for the checking pass (window from byte 0) and the verifying
+	 * one (window from the entries' '['); plain and escaped.
+	 */
+	fd = tmp_fd();
+	assert_non_null(buf = malloc(buflen));
+	(void)padded(t, buf, buflen, 0, 0, &at0);
+	lb = (size_t)(strstr(buf, "\"entries\": [") - buf) + 11;
+	for (phase = 0; phase < 2; phase++)
+		for (esc = 0; esc < 2; esc++)
+			for (i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+				pad = (size_t)((long)BUNDLE_WINDOW - d[i]) +
+				    (phase ? lb : 0) - at0;
+				len = padded(t, buf, buflen, pad, esc, &at);
+				assert_int_equal(at + (size_t)d[i],
+				    BUNDLE_WINDOW + (phase ? lb : 0));
+				assert_int_equal(verify_file(t, fd, buf, len,
+				    NULL, 0), BUNDLE_OK);
+				assert_int_equal(t->res.br_size, NENT);
+			}
+	free(buf);
+	close(fd);
+}
+
 /* --- the log certificate ------------------------------------------------- */
 
 struct ca {
@@ -957,6 +1861,14 @@ main(void)
 		T(test_roundtrip),
 		T(test_malformed),
 		T(test_progress),
+		T(test_text_identical),
+		T(test_b64_strict),
+		T(test_read_fuzz),
+		T(test_read_hostile),
+		T(test_read_count),
+		T(test_read_verify),
+		T(test_read_large),
+		T(test_read_window),
 		T(test_certificate),
 #undef T
 	};
