@@ -66,6 +66,30 @@ refx_audit_outcome_name(enum refx_audit_outcome o)
 	return (outcome_names[o]);
 }
 
+/*
+ * Is ${p} (${n} bytes) UTF-8 without forbidden characters?  Printable
+ * ASCII, nearly every byte of an entry, is taken without decoding: the
+ * check was half of verifying a long log offline.
+ */
+static int
+text_ok(const unsigned char *p, size_t n)
+{
+	unsigned long cp;
+	size_t i = 0, k;
+
+	while (i < n) {
+		if (p[i] >= 0x20 && p[i] < 0x7f) {
+			i++;
+			continue;
+		}
+		if ((k = refx_utf8_decode(p + i, n - i, &cp)) == 0 ||
+		    refx_char_forbidden(cp))
+			return (0);
+		i += k;
+	}
+	return (1);
+}
+
 /* A bounded writer: every put checks room first. */
 struct wr {
 	uint8_t	*w_p;
@@ -103,21 +127,11 @@ put_uint(struct wr *w, uint64_t v, int bytes)
 static void
 put_str(struct wr *w, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, k;
-	unsigned long cp;
+	size_t n = strlen(s);
 
-	if (n > REFX_AUDIT_STR_MAX) {
+	if (n > REFX_AUDIT_STR_MAX || !text_ok((const unsigned char *)s, n)) {
 		w->w_bad = 1;
 		return;
-	}
-	while (i < n) {
-		if ((k = refx_utf8_decode(p + i, n - i, &cp)) == 0 ||
-		    refx_char_forbidden(cp)) {
-			w->w_bad = 1;
-			return;
-		}
-		i += k;
 	}
 	put_uint(w, n, 2);
 	put(w, s, n);
@@ -205,8 +219,7 @@ get_uint(struct rd *r, int bytes)
 static void
 get_str(struct rd *r, char *out, size_t outlen)
 {
-	size_t n = (size_t)get_uint(r, 2), i = 0, k;
-	unsigned long cp;
+	size_t n = (size_t)get_uint(r, 2);
 
 	out[0] = '\0';
 	if (r->r_bad || n >= outlen || n > REFX_AUDIT_STR_MAX) {
@@ -217,14 +230,9 @@ get_str(struct rd *r, char *out, size_t outlen)
 	out[n] = '\0';
 	if (r->r_bad)
 		return;
-	while (i < n) {
-		if ((k = refx_utf8_decode((const unsigned char *)out + i,
-		    n - i, &cp)) == 0 || refx_char_forbidden(cp)) {
-			r->r_bad = 1;
-			out[0] = '\0';
-			return;
-		}
-		i += k;
+	if (!text_ok((const unsigned char *)out, n)) {
+		r->r_bad = 1;
+		out[0] = '\0';
 	}
 }
 

@@ -104,6 +104,28 @@ encoding_refuses_forgery_characters(void **state)
 	strcpy(e.ae_other_unit, "a\xe2\x80\xae" "b");	/* RLO */
 	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
 	sample(&e);
+	strcpy(e.ae_reason, "del\x7f");		/* DEL, at the ASCII edge */
+	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
+	sample(&e);
+	strcpy(e.ae_reason, "us\x1f");		/* below space */
+	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
+	sample(&e);
+	strcpy(e.ae_reason, "nel\xc2\x85");	/* C1 control NEL */
+	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
+	sample(&e);
+	strcpy(e.ae_reason, "~ åäö \xe2\x82\xac");	/* edge and non-ASCII */
+	assert_int_equal(refx_audit_encode(&e, buf, &len), 0);
+	/* Decoding checks the same: a DEL written into an entry fails it. */
+	{
+		uint8_t *at = memmem(buf, len, "~ \xc3\xa5", 4);
+
+		assert_non_null(at);
+		*at = 0x7f;
+		assert_int_equal(refx_audit_decode(buf, len, &e), -1);
+		*at = '~';
+		assert_int_equal(refx_audit_decode(buf, len, &e), 0);
+	}
+	sample(&e);
 	e.ae_action = REFX_AUDIT_ACTION_COUNT;
 	assert_int_equal(refx_audit_encode(&e, buf, &len), -1);
 }
