@@ -127,6 +127,7 @@ UNIT_TESTS += test_srv_config
 UNIT_TESTS += test_srv_access
 UNIT_TESTS += test_srv_purge
 UNIT_TESTS += test_srv_caseflow
+UNIT_TESTS += test_srv_store
 UNIT_TESTS += test_lib_schema
 UNIT_TESTS += test_lib_policy
 UNIT_TESTS += test_lib_envelope

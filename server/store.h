@@ -4,11 +4,16 @@
 /*
  * refxd's SQLite database.  Only store.c includes <sqlite3.h>.
  *
- * A small pool of connections (one per HTTP worker thread), each in WAL
- * mode with synchronous=FULL.  Every request runs inside one store
- * transaction, taken by the pipeline before the handler and committed
- * after it, so that a later audit entry commits atomically with the
- * request's effect and the response leaves only after the commit.
+ * A small pool of connections (one per HTTP worker thread) for reads, in
+ * WAL mode.  Every request runs inside one store transaction, taken by
+ * the pipeline before the handler and committed after it, so that a
+ * later audit entry commits atomically with the request's effect and the
+ * response leaves only after the commit.  With group commit (the
+ * default), write transactions are savepoints of one SQLite transaction
+ * on a writer connection, committed by the last of a burst and fsynced
+ * once; store_commit returns only when its batch is committed and on
+ * disk, and fails if its batch failed.  Without it (REFXD_GROUP_COMMIT=0)
+ * each write commits alone with synchronous=FULL.
  */
 #include <stdint.h>
 
