@@ -516,8 +516,14 @@ batch_start(struct store *st, const char *path)
 
 	if ((db = open_conn(path, err)) == NULL)
 		return;
+	/*
+	 * Every audited request runs here, so this connection's page cache
+	 * is the one that matters: 16 MiB rather than SQLite's 2 MiB keeps
+	 * the upper levels of a large database's B-trees in memory.
+	 */
 	if (limit_pages(db) || sqlite3_exec(db, "PRAGMA synchronous = NORMAL;"
-	    "PRAGMA wal_autocheckpoint = 0;", NULL, NULL, NULL) != SQLITE_OK ||
+	    "PRAGMA wal_autocheckpoint = 0;" "PRAGMA cache_size = -16384;",
+	    NULL, NULL, NULL) != SQLITE_OK ||
 	    pthread_mutex_init(&st->st_batch_lock, NULL)) {
 		sqlite3_close(db);
 		return;
