@@ -28,12 +28,10 @@
 #include "cmd.h"
 #include "directory.h"
 
-#define CASE_CONTEXT		"refx-case-step-v1"
 #define CASE_ANSWER_MAX		(8 * 1024 * 1024)
 #define LIST_ANSWER_MAX		(16 * 1024 * 1024)
 #define STEP_ANSWER_MAX		(64 * 1024)
 #define MESSAGE_TEXT_MAX	(32 * 1024)	/* bytes of a message */
-#define GENESIS	"0000000000000000000000000000000000000000000000000000000000000000"
 #define CASE_PATH_LEN		(sizeof("/v1/cases//follow-up") + \
 				    REFX_REFERRAL_ID_LEN)
 #define MESSAGE_FIELD		"message"
@@ -136,7 +134,7 @@ check_signed(const struct directory *dir, const char *id, const char *unit,
 		    "of this exchange");
 		goto out;
 	}
-	if (refx_verify_ctx(cert, CASE_CONTEXT, stmt, stlen, sig) != REFX_OK) {
+	if (refx_verify_ctx(cert, REFX_CASE_CONTEXT, stmt, stlen, sig) != REFX_OK) {
 		snprintf(err, errlen, "a step's signature does not verify");
 		goto out;
 	}
@@ -222,7 +220,7 @@ check_loop(const struct directory *dir, const char *id, json_t *track,
 		snprintf(err, errlen, "the exchange's answer is malformed");
 		return (-1);
 	}
-	snprintf(lp->lp_head, sizeof(lp->lp_head), "%s", GENESIS);
+	snprintf(lp->lp_head, sizeof(lp->lp_head), "%s", REFX_CASE_GENESIS);
 	json_array_foreach(events, i, ev) {
 		event = cmd_json_str(ev, "event", 16);
 		if (event == NULL || json_integer_value(json_object_get(ev,
@@ -473,7 +471,7 @@ send_step(struct cmd_ctx *c, const struct step_req *sr,
 	/* Canonical bytes: the server stores and shows exactly these. */
 	if ((stmt = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		goto oom;
-	if (refx_sign_ctx(c->c_cf.cc_key, pass, CASE_CONTEXT,
+	if (refx_sign_ctx(c->c_cf.cc_key, pass, REFX_CASE_CONTEXT,
 	    (const uint8_t *)stmt, strlen(stmt), sig)) {
 		log_warnx("could not sign with %s", c->c_cf.cc_key);
 		ex = EX_CONFIG;

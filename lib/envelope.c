@@ -40,7 +40,6 @@
 			    sodium_base64_VARIANT_ORIGINAL)
 
 /* Manifests. */
-#define MANIFEST_CONTEXT "refx-manifest-v1"	/* then a 0x00 byte */
 #define CONTEXT_MAX	64	/* bytes of a signature context */
 
 /* Key files. */
@@ -809,7 +808,7 @@ refx_manifest_sign(const char *keyfile, const char *passphrase,
     const uint8_t *msg, size_t len, uint8_t sig[REFX_SIG_LEN])
 {
 
-	return (refx_sign_ctx(keyfile, passphrase, MANIFEST_CONTEXT, msg, len,
+	return (refx_sign_ctx(keyfile, passphrase, REFX_MANIFEST_CONTEXT, msg, len,
 	    sig));
 }
 
@@ -823,7 +822,7 @@ refx_manifest_verify(struct x509_st *cert, const uint8_t *msg, size_t len,
     const uint8_t sig[REFX_SIG_LEN])
 {
 
-	return (refx_verify_ctx(cert, MANIFEST_CONTEXT, msg, len, sig));
+	return (refx_verify_ctx(cert, REFX_MANIFEST_CONTEXT, msg, len, sig));
 }
 
 /* Read a big-endian 64-bit number. */

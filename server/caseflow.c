@@ -73,13 +73,11 @@ case_received(struct store_tx *tx, const char *id, const char *track,
 
 /* ---- the steps people take ------------------------------------------- */
 
-#define CASE_CONTEXT	"refx-case-step-v1"
 #define STATEMENT_MAX	(8 * 1024)
 #define CERT_MAX	(16 * 1024)
 #define MESSAGE_MAX	(64 * 1024)
 #define SEALED_MAX	(4 * 1024)
 #define HASH_HEX	64
-#define GENESIS		"0000000000000000000000000000000000000000000000000000000000000000"
 
 enum step_code {
 	CODE_NONE,		/* the step carries no code */
@@ -237,7 +235,7 @@ case_track_get(struct store_tx *tx, const char *id, const char *unit,
 		return (rc);
 
 	/* The chain: each signed step names the one before it. */
-	snprintf(ct->ct_head, sizeof(ct->ct_head), "%s", GENESIS);
+	snprintf(ct->ct_head, sizeof(ct->ct_head), "%s", REFX_CASE_GENESIS);
 	st = store_query(tx, "SELECT statement FROM case_events WHERE "
 	    "referral_id = ? AND track = ? AND statement IS NOT NULL ORDER "
 	    "BY seq DESC LIMIT 1", "tt", id, unit);
@@ -248,35 +246,6 @@ case_track_get(struct store_tx *tx, const char *id, const char *unit,
 		refx_sha256_hex(p, len, ct->ct_head);
 	store_finalize(st);
 	return (0);
-}
-
-/*
- * The statement was signed by the person on this connection: the
- * certificate sent is the one of the handshake, and the signature over
- * the statement verifies under the case-step context.
- */
-static enum refx_err
-signed_by_caller(struct request *rq, const char *pem, const uint8_t *msg,
-    size_t len, const uint8_t *sig)
-{
-	uint8_t fp[REFX_FINGERPRINT_LEN];
-	struct x509_st *cert;
-	enum refx_err err = REFX_OK;
-
-	if ((cert = refx_cert_parse_pem((const uint8_t *)pem,
-	    strlen(pem))) == NULL)
-		return (request_fail(rq, REFX_EINVAL, "certificate: not a PEM "
-		    "certificate"));
-	if (refx_cert_fingerprint(cert, fp) ||
-	    !refx_ct_equal(fp, rq->rq_who->id_fingerprint, sizeof(fp)))
-		err = request_fail(rq, REFX_EDENIED, "certificate: not the "
-		    "certificate you are connected with");
-	else if (refx_verify_ctx(cert, CASE_CONTEXT, msg, len, sig) !=
-	    REFX_OK)
-		err = request_fail(rq, REFX_ECRYPTO, "signature: does not "
-		    "verify over the statement");
-	refx_cert_free(cert);
-	return (err);
 }
 
 /* A lower-case hex string of exactly ${n} characters? */
@@ -345,8 +314,8 @@ parse_step(struct request *rq, json_t *body, struct step *sp)
 	if (sp->sp_sig_len != REFX_SIG_LEN)
 		return (request_fail(rq, REFX_EINVAL, "signature: must be %d "
 		    "bytes", REFX_SIG_LEN));
-	if ((err = signed_by_caller(rq, sp->sp_cert_pem, sp->sp_statement,
-	    sp->sp_statement_len, sp->sp_sig)))
+	if ((err = signed_by_caller(rq, sp->sp_cert_pem, REFX_CASE_CONTEXT,
+	    sp->sp_statement, sp->sp_statement_len, sp->sp_sig, "statement")))
 		return (err);
 
 	if ((sp->sp_st = json_loadb((const char *)sp->sp_statement,

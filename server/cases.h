@@ -6,6 +6,7 @@
  * enforces it, and small JSON checks for request bodies.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 #include "refx/err.h"
 #include "refx/schema.h"
@@ -91,6 +92,15 @@ uint8_t *json_b64_member(struct request *, struct json_t *, const char *,
  * shorter month (31 January + 1 month = 28 or 29 February).
  */
 void case_due_date(const char *, unsigned, char[11]);
+
+/**
+ * signed_by_caller(rq, pem, context, msg, len, sig, what): Check that the
+ * PEM certificate sent with a signed ${what} is the one the caller is
+ * connected with and that ${sig} verifies over ${context} 0x00 || ${msg}.
+ * Return REFX_OK, or the error recorded (400, 403, 422).
+ */
+enum refx_err signed_by_caller(struct request *, const char *, const char *,
+    const uint8_t *, size_t, const uint8_t *, const char *);
 
 /** json_b64_column(st, col): A blob column as a base64 JSON string. */
 struct json_t *json_b64_column(struct store_stmt *, int);

@@ -158,6 +158,30 @@ classes_to_json(refx_classes set)
 	return (a);
 }
 
+/** signed_by_caller(rq, pem, context, msg, len, sig, what): cases.h. */
+enum refx_err
+signed_by_caller(struct request *rq, const char *pem, const char *context,
+    const uint8_t *msg, size_t len, const uint8_t *sig, const char *what)
+{
+	uint8_t fp[REFX_FINGERPRINT_LEN];
+	struct x509_st *cert;
+	enum refx_err err = REFX_OK;
+
+	if ((cert = refx_cert_parse_pem((const uint8_t *)pem,
+	    strlen(pem))) == NULL)
+		return (request_fail(rq, REFX_EINVAL, "certificate: not a PEM "
+		    "certificate"));
+	if (refx_cert_fingerprint(cert, fp) ||
+	    !refx_ct_equal(fp, rq->rq_who->id_fingerprint, sizeof(fp)))
+		err = request_fail(rq, REFX_EDENIED, "certificate: not the "
+		    "certificate you are connected with");
+	else if (refx_verify_ctx(cert, context, msg, len, sig) != REFX_OK)
+		err = request_fail(rq, REFX_ECRYPTO, "signature: does not "
+		    "verify over the %s", what);
+	refx_cert_free(cert);
+	return (err);
+}
+
 /** json_b64_column(st, col): A blob column as a base64 JSON string. */
 json_t *
 json_b64_column(struct store_stmt *st, int col)
@@ -715,6 +739,7 @@ same_scope(struct request *rq, json_t *arr, const struct scope *sc,
 		if (classes_from_json(rq, json_object_get(e, "itemised"), &it,
 		    what))
 			return (0);
+		snprintf(what, sizeof(what), "statement.scope[%zu]", i);
 		if ((fb = feedback_flag(rq, e, what)) < 0)
 			return (0);
 		if (c != sc[j].sc_classes || it != sc[j].sc_itemised ||
@@ -742,8 +767,7 @@ check_statement(struct request *rq, json_t *body, const char *id,
 	static const char *const keys[] = { "v", "consent", "owner",
 	    "recorded_by", "valid_until", "parties", "scope", NULL };
 	const struct refx_identity *who = rq->rq_who;
-	uint8_t fp[REFX_FINGERPRINT_LEN], *st = NULL, *sig = NULL;
-	struct x509_st *cert;
+	uint8_t *st = NULL, *sig = NULL;
 	const char *pem, *s;
 	size_t siglen;
 	json_t *root = NULL, *v;
@@ -763,27 +787,9 @@ check_statement(struct request *rq, json_t *body, const char *id,
 	}
 
 	/* The signer must be the person on this TLS connection. */
-	if ((cert = refx_cert_parse_pem((const uint8_t *)pem,
-	    strlen(pem))) == NULL) {
-		request_fail(rq, REFX_EINVAL, "certificate: not a PEM "
-		    "certificate");
+	if ((err = signed_by_caller(rq, pem, REFX_CONSENT_CONTEXT, st, *stlen,
+	    sig, "statement")))
 		goto fail;
-	}
-	if (refx_cert_fingerprint(cert, fp) ||
-	    !refx_ct_equal(fp, who->id_fingerprint, sizeof(fp))) {
-		refx_cert_free(cert);
-		err = request_fail(rq, REFX_EDENIED, "certificate: not the "
-		    "certificate you are connected with");
-		goto fail;
-	}
-	if (refx_verify_ctx(cert, REFX_CONSENT_CONTEXT, st, *stlen, sig) !=
-	    REFX_OK) {
-		refx_cert_free(cert);
-		err = request_fail(rq, REFX_ECRYPTO, "signature: does not "
-		    "verify over the statement");
-		goto fail;
-	}
-	refx_cert_free(cert);
 
 	/* It says exactly what the request says. */
 	if ((root = json_loadb((const char *)st, *stlen,

@@ -218,8 +218,7 @@ parse_submit(struct request *rq, json_t *body, struct submit *s)
 	    "envelopes", NULL };
 	static const char *const skeys[] = { "unit", "person", NULL };
 	const struct refx_identity *who = rq->rq_who;
-	struct x509_st *cert;
-	uint8_t fp[REFX_FINGERPRINT_LEN];
+	enum refx_err err;
 	const char *basis, *unit, *person, *policy, *schema, *name;
 	char sha[65], what[40];
 	json_t *arr, *e, *sender, *c;
@@ -239,23 +238,9 @@ parse_submit(struct request *rq, json_t *body, struct submit *s)
 		    "bytes", REFX_SIG_LEN));
 
 	/* The signer must be the person on this TLS connection. */
-	if ((cert = refx_cert_parse_pem((const uint8_t *)s->s_cert_pem,
-	    strlen(s->s_cert_pem))) == NULL)
-		return (request_fail(rq, REFX_EINVAL, "certificate: not a PEM "
-		    "certificate"));
-	if (refx_cert_fingerprint(cert, fp) ||
-	    !refx_ct_equal(fp, who->id_fingerprint, sizeof(fp))) {
-		refx_cert_free(cert);
-		return (request_fail(rq, REFX_EDENIED, "certificate: not the "
-		    "certificate you are connected with"));
-	}
-	if (refx_manifest_verify(cert, s->s_manifest, s->s_manifest_len,
-	    s->s_sig) != REFX_OK) {
-		refx_cert_free(cert);
-		return (request_fail(rq, REFX_ECRYPTO, "signature: does not "
-		    "verify over the manifest"));
-	}
-	refx_cert_free(cert);
+	if ((err = signed_by_caller(rq, s->s_cert_pem, REFX_MANIFEST_CONTEXT,
+	    s->s_manifest, s->s_manifest_len, s->s_sig, "manifest")))
+		return (err);
 
 	if ((s->s_m = json_loadb((const char *)s->s_manifest,
 	    s->s_manifest_len, JSON_REJECT_DUPLICATES, NULL)) == NULL ||

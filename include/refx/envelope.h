@@ -110,6 +110,15 @@ enum refx_err refx_envelope_open(const uint8_t *, size_t,
     const char *, const char *, struct refx_keyset **);
 
 #define REFX_CONSENT_CONTEXT	"refx-consent-v1"
+#define REFX_MANIFEST_CONTEXT	"refx-manifest-v1"
+/*
+ * A case step (docs/workflow.md): a statement signed under this context,
+ * naming the hash of its loop's previous signed step, or
+ * REFX_CASE_GENESIS for the first.
+ */
+#define REFX_CASE_CONTEXT	"refx-case-step-v1"
+#define REFX_CASE_GENESIS	\
+    "0000000000000000000000000000000000000000000000000000000000000000"
 
 /**
  * refx_sign_ctx(keyfile, passphrase, context, msg, len, sig): Sign
