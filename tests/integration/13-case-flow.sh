@@ -212,6 +212,61 @@ check "a removed step breaks the chain and is caught" test $? -eq 65
 sqlite3 "$DB" "UPDATE case_events SET seq = seq - 10 WHERE
     referral_id = '$RID' AND track = 'dalarna-bup' AND event = 'advised'"
 
+# Bad input to a step: a clear 4xx, and nothing stored is lost.
+before=$(sqlite3 "$DB" "SELECT count(*) FROM case_events")
+printf '{"statement":"e30="}' >"$T/partial.json"
+code=$(curl_as "$T/pki/users/anna.berg.crt" "$T/pki/users/anna.berg.key" \
+    "/v1/cases/$RID2/accept" -X POST -H 'Content-Type: application/json' \
+    --data-binary @"$T/partial.json")
+check "a step without its signature is a 400 naming it ($code)" \
+    sh -c "test '$code' = 400 && grep -q 'signature' '$T/curl.out'"
+printf '{"statement": 12' >"$T/broken.json"
+code=$(curl_as "$T/pki/users/anna.berg.crt" "$T/pki/users/anna.berg.key" \
+    "/v1/cases/$RID2/accept" -X POST -H 'Content-Type: application/json' \
+    --data-binary @"$T/broken.json")
+check "malformed JSON is a 400 ($code)" test "$code" = 400
+head -c 70000 /dev/zero | tr '\0' 'a' >"$T/big.json"
+code=$(curl_as "$T/pki/users/anna.berg.crt" "$T/pki/users/anna.berg.key" \
+    "/v1/cases/$RID2/accept" -X POST -H 'Content-Type: application/json' \
+    -H 'Expect: 100-continue' --data-binary @"$T/big.json")
+check "an oversized step is a 413 ($code)" test "$code" = 413
+code=$(curl_as "$T/pki/users/anna.berg.crt" "$T/pki/users/anna.berg.key" \
+    "/v1/cases/0123456789abcdef0123456789abcdef/accept" -X POST \
+    -H 'Content-Type: application/json' --data-binary @"$T/forged.json")
+check "a step on no such referral is a 404 ($code)" test "$code" = 404
+check "nothing stored was lost or added" \
+    test "$(sqlite3 "$DB" "SELECT count(*) FROM case_events")" = "$before"
+
+# A withdrawn consent ends what may be said, not the loop.
+jq --arg d "$in30" '.valid_until = $d | .recipients[0].feedback = true' \
+    "$ROOT/examples/consent.json" >"$T/consent2.json"
+CID2=$(as sara.lind --json consent record "$T/consent2.json" | jq -r .id)
+RID4=$(as sara.lind --json referral submit \
+    "$ROOT/examples/referral-draft.json" --consent "$CID2" | jq -r .id)
+ifo referral pull "$RID4" >/dev/null 2>&1
+ifo case accept "$RID4" >/dev/null 2>&1
+as sara.lind consent withdraw "$CID2" >/dev/null 2>&1
+ifo case advise "$RID4" --outcome investigation-opened \
+    --message "WITHDRAWN-CANARY" >"$T/w1.out" 2>&1
+check "after withdrawal IFO may no longer answer in full" \
+    sh -c "test $? -ne 0 && grep -q 'only the outcome' '$T/w1.out'"
+ifo case advise "$RID4" --outcome investigation-opened >"$T/w2.out" 2>&1
+check "but still gives the outcome" test $? -eq 0
+school case follow-up "$RID4" --to ludvika-ifo-intake \
+    --message "WITHDRAWN-CANARY" >"$T/w3.out" 2>&1
+check "and the school's report in words is refused" \
+    sh -c "test $? -ne 0 && grep -q 'valid consent' '$T/w3.out'"
+school case follow-up "$RID4" --to ludvika-ifo-intake >"$T/w4.out" 2>&1
+check "the school can still report that the follow-up happened" \
+    sh -c "test $? -eq 0 && grep -q 'is now followed-up' '$T/w4.out'"
+check "no refused message reached the database" \
+    sh -c "! sqlite3 '$DB' .dump | grep -q WITHDRAWN-CANARY"
+check "the loop's steps so far are all kept" \
+    test "$(sqlite3 "$DB" "SELECT group_concat(event) FROM (SELECT event
+    FROM case_events WHERE referral_id = '$RID4' AND
+    track = 'ludvika-ifo-intake' ORDER BY seq)")" = \
+    "submitted,received,accepted,advised,followed-up"
+
 # Audit: each step in the actor's log and the counterpart's.
 n_ifo=$(sqlite3 "$DB" "SELECT count(*) FROM audit_leaves l JOIN audit_logs g
     ON g.id = l.log_id WHERE g.unit = 'ludvika-ifo-intake'")
